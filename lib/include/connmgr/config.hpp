@@ -1,0 +1,89 @@
+#pragma once
+/// The resolved configuration: what every layer of DESIGN §4 merges into.
+///
+/// Build these with designated initializers in tests, or with `load_config()` from YAML.
+/// Every duration is a `std::chrono::milliseconds`; zero disables where noted.
+///
+/// \par Thread safety
+/// Plain values: copy freely; concurrent reads are safe, writes need external synchronization.
+
+#include <connmgr/url.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace connmgr {
+
+using std::chrono::milliseconds;
+
+/// TCP keepalive probes on every pooled socket.
+struct keepalive_options {
+    milliseconds idle{600'000};     ///< idle time before the first probe
+    milliseconds interval{60'000};  ///< between probes
+    unsigned count{5};              ///< unanswered probes before the socket is dead
+    friend bool operator==(const keepalive_options&, const keepalive_options&) = default;
+};
+
+/// Sizing and timing of one pool (one flavour of one database).
+struct pool_options {
+    std::size_t min_idle{0};                       ///< connections kept open while idle
+    std::size_t max_size{20};                      ///< hard cap: idle + in use + connecting
+    milliseconds acquire_timeout{30'000};          ///< 0 = fail fast when exhausted
+    std::size_t max_waiters{0};                    ///< bound on queued acquirers; 0 = unbounded
+    milliseconds connect_timeout{5'000};           ///< one connection attempt
+    milliseconds query_timeout{0};                 ///< per statement / command; 0 = none
+    milliseconds max_lifetime{3'600'000};          ///< recycle after this, minus up to 10% jitter; 0 = never
+    milliseconds idle_timeout{300'000};            ///< close idle above min_idle after this; 0 = never
+    milliseconds health_check_interval{30'000};    ///< validate on borrow if idle longer; 0 = always
+    milliseconds leak_threshold{0};                ///< warn when a lease is held longer; 0 = off
+    keepalive_options keepalive{};
+    friend bool operator==(const pool_options&, const pool_options&) = default;
+};
+
+/// Connection establishment retries (never queries): exponential backoff with full jitter.
+struct retry_options {
+    unsigned attempts{5};            ///< attempts per connect, the first included
+    milliseconds base_delay{2'000};  ///< first backoff ceiling; doubles per attempt
+    milliseconds max_delay{30'000};  ///< cap on one backoff
+    friend bool operator==(const retry_options&, const retry_options&) = default;
+};
+
+/// Per-database circuit breaker over consecutive connect failures.
+struct breaker_options {
+    unsigned failure_threshold{5};  ///< consecutive connect failures that open it; 0 = never
+    milliseconds open_for{60'000};  ///< how long it stays open before one trial connect
+    friend bool operator==(const breaker_options&, const breaker_options&) = default;
+};
+
+/// Everything one named database resolves to, after every layer.
+struct database_config {
+    std::string name;                  ///< the key under `databases:`
+    db_url url;                        ///< parsed; `url.redacted()` is safe to print
+    pool_options sync_pool{};          ///< options of the sync flavour
+    pool_options async_pool{};         ///< options of the async flavour
+    retry_options retry{};
+    breaker_options circuit_breaker{};
+    milliseconds drain_timeout{30'000};  ///< how long close waits for leases to come back
+    bool close_when_unreferenced{false}; ///< close the pools when the last store_ref goes
+    bool pgbouncer{false};               ///< PostgreSQL behind PgBouncer (transaction pooling):
+                                         ///< no named prepared statements, no session settings
+
+    backend kind() const noexcept { return url.kind(); }
+};
+
+/// The whole configuration of a manager.
+struct manager_config {
+    std::map<std::string, database_config, std::less<>> databases;
+    milliseconds drain_timeout{30'000};  ///< defaults.drain_timeout: close_all's overall wait
+};
+
+/// Throws config_error naming `path` ("databases.app.pool.min_idle (8) > max_size (4)").
+void validate(const pool_options& options, std::string_view path);
+
+/// "250ms", "30s", "5m", "1h" (chosen as the largest exact unit); used for display and JSON.
+std::string format_duration(milliseconds d);
+
+}  // namespace connmgr

@@ -1,0 +1,76 @@
+#pragma once
+/// The whole backend contract: what a pool needs from PostgreSQL, Redis or a test fake.
+///
+/// A pool owns each connection through `std::unique_ptr<Driver::connection>` and keeps its own
+/// bookkeeping (creation time, last use) beside it, so a connection type can be the backend's
+/// own class (`pqxx::connection` for the sync PostgreSQL driver). Pools call drivers outside
+/// any lock. Drivers never throw from these members: failures come back as values.
+///
+/// \par Thread safety
+/// A driver object is shared by every connection of one pool and called from many threads at
+/// once: its members must be safe to call concurrently (they usually only read options). A
+/// connection is used by one thread at a time.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace connmgr {
+
+using steady_time = std::chrono::steady_clock::time_point;
+
+/// What a connect attempt produced: a connection, or an error with a human message that
+/// never contains a password.
+template <class Connection>
+struct connect_outcome {
+    std::unique_ptr<Connection> connection;
+    boost::system::error_code error;  ///< errc::connect_failed (retryable) unless set otherwise
+    std::string message;
+};
+
+/// A blocking backend. Every call may block up to its deadline.
+template <class D>
+concept sync_driver = requires(D& d, typename D::connection& c, steady_time deadline) {
+    typename D::connection;
+    /// Opens one connection within the deadline.
+    { d.connect(deadline) } -> std::same_as<connect_outcome<typename D::connection>>;
+    /// A cheap validation round trip (PostgreSQL: an empty query; Redis: PING).
+    { d.ping(c, deadline) } -> std::same_as<boost::system::error_code>;
+    /// Makes a returned connection ready for the next borrower (e.g. rolls back an open
+    /// transaction); false = discard it.
+    { d.reset(c) } noexcept -> std::same_as<bool>;
+    /// True once the connection is known to be unusable (socket closed, protocol error).
+    { d.is_broken(c) } noexcept -> std::same_as<bool>;
+    /// Closes gracefully; never throws.
+    { d.close(c) } noexcept;
+};
+
+/// Completion handlers the async pool passes to a driver. Drivers invoke them exactly once,
+/// on (or dispatched to) the executor they were given.
+template <class Connection>
+using connect_handler = std::function<void(connect_outcome<Connection>)>;
+using ping_handler = std::function<void(boost::system::error_code)>;
+
+/// A non-blocking backend on Asio.
+template <class D>
+concept async_driver = requires(D& d, typename D::connection& c, boost::asio::any_io_executor ex,
+                                steady_time deadline, connect_handler<typename D::connection> ch,
+                                ping_handler ph) {
+    typename D::connection;
+    /// Starts one connect on `ex`; every I/O object of the connection is bound to `ex`.
+    d.async_connect(ex, deadline, std::move(ch));
+    /// A cheap validation round trip.
+    d.async_ping(c, deadline, std::move(ph));
+    /// Must not block: true if the connection can be reused as it is (no transaction or
+    /// request left open); false = discard it.
+    { d.reset(c) } noexcept -> std::same_as<bool>;
+    { d.is_broken(c) } noexcept -> std::same_as<bool>;
+    { d.close(c) } noexcept;
+};
+
+}  // namespace connmgr
