@@ -29,6 +29,8 @@ struct redis_endpoint {
     std::string password;     ///< empty = no AUTH
     int db{0};                ///< SELECT after connect
     bool tls{false};          ///< rediss://
+    std::string tls_ca_file;  ///< ?ssl_ca_certs=/path/ca.pem (redis-py's name); empty = system CAs
+    bool tls_verify{true};    ///< ?ssl_cert_reqs=none turns verification off (redis-py's name)
 };
 
 class db_url {
