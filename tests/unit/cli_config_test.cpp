@@ -165,7 +165,7 @@ TEST_F(ConnmgrConfig, WrongType) {
 
 TEST_F(ConnmgrConfig, NegativeSize) {
     config_error("defaults:\n  pool:\n    max_waiters: -3\n",
-                 "bad.yaml:3:5: defaults.pool.max_waiters: must not be negative, got -3");
+                 "bad.yaml:3:5: defaults.pool.max_waiters: must not be negative, got '-3'");
 }
 
 TEST_F(ConnmgrConfig, MinIdleAboveMaxSize) {
@@ -258,6 +258,13 @@ TEST_F(ConnmgrConfig, NoErrorShowsAPassword) {
                                       "bad.yaml:3:5: databases.x.url: invalid URL");
         EXPECT_EQ(err.find("ERR-PW"), std::string::npos) << err;
     }
+    // A URL where a map belongs, or where a number belongs.
+    auto misplaced = config_error("databases:\n  x: 'postgresql://u:MISPLACED-PW@h/db'\n",
+                                  "bad.yaml:2:3: databases.x: expected a map");
+    EXPECT_EQ(misplaced.find("MISPLACED-PW"), std::string::npos) << misplaced;
+    misplaced = config_error("defaults:\n  pool:\n    max_size: 'redis://:MISPLACED-PW@h'\n",
+                             "bad.yaml:3:5: defaults.pool.max_size: expected a non-negative");
+    EXPECT_EQ(misplaced.find("MISPLACED-PW"), std::string::npos) << misplaced;
     // Through interpolation and an environment override.
     auto err = config_error("databases:\n  x:\n    url: 'mysql://u:${P}@h/db'\n",
                             "unsupported scheme", {{"P", "INTERP-ERR-PW"}});

@@ -130,6 +130,19 @@ TEST(DbUrl, RedisTls) {
     EXPECT_FALSE(db_url::parse("redis://h").redis().tls);
 }
 
+TEST(DbUrl, RedisIpv6) {
+    const auto u = db_url::parse("redis://[::1]:6380/2");
+    EXPECT_EQ(u.redis().host, "::1");
+    EXPECT_EQ(u.redis().port, 6380);
+    EXPECT_EQ(u.redacted(), "redis://[::1]:6380/2");
+}
+
+TEST(DbUrl, PostgresUnixSocketDirectoryKeepsCase) {
+    const auto u = db_url::parse("postgresql://%2FTmp%2FSock/db");
+    EXPECT_EQ(pg_param(u, "host"), "/Tmp/Sock");
+    EXPECT_EQ(u.redacted(), "postgresql:///Tmp/Sock:5432/db");
+}
+
 TEST(DbUrl, FalkorDb) {
     const auto u = db_url::parse("falkordb://Graph.local");
     EXPECT_EQ(u.kind(), backend::falkordb);

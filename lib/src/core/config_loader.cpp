@@ -381,24 +381,33 @@ std::string_view type_name(leaf t) {
     return "a value";
 }
 
+// A scalar quoted for an error message, unless it may carry a secret (a URL with credentials
+// in the wrong place): error messages never show a password.
+std::string shown(const std::string& v) {
+    if (v.find("://") != std::string::npos || v.find('@') != std::string::npos || v.size() > 64)
+        return "a string (not shown)";
+    return "'" + v + "'";
+}
+
 std::uint64_t to_unsigned(const config_node& n, std::uint64_t max) {
     const std::string& v = n.value;
-    if (!v.empty() && v[0] == '-') fail_at(n, "must not be negative, got " + v);
+    if (!v.empty() && v[0] == '-') fail_at(n, "must not be negative, got " + shown(v));
     std::uint64_t out = 0;
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
     if (v.empty() || ec == std::errc::invalid_argument || end != v.data() + v.size())
-        fail_at(n, "expected a non-negative integer, got '" + v + "'");
+        fail_at(n, "expected a non-negative integer, got " + shown(v));
     if (ec == std::errc::result_out_of_range || out > max)
-        fail_at(n, "value " + v + " is too large");
+        fail_at(n, "value " + shown(v) + " is too large");
     return out;
 }
 
 milliseconds to_duration(const config_node& n) {
-    if (!n.value.empty() && n.value[0] == '-') fail_at(n, "must not be negative, got " + n.value);
+    if (!n.value.empty() && n.value[0] == '-')
+        fail_at(n, "must not be negative, got " + shown(n.value));
     try {
         return parse_duration(n.value);
     } catch (const config_error&) {
-        fail_at(n, "invalid duration '" + n.value +
+        fail_at(n, "invalid duration " + shown(n.value) +
                        "' (expected e.g. 250ms, 30s, 5m, 1h, or a number of seconds)");
     }
 }
@@ -410,7 +419,7 @@ bool to_bool(const config_node& n) {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (l == "true" || l == "yes" || l == "on") return true;
     if (l == "false" || l == "no" || l == "off") return false;
-    fail_at(n, "expected true or false, got '" + v + "'");
+    fail_at(n, "expected true or false, got " + shown(v));
 }
 
 db_url to_url(const config_node& n) {
@@ -445,7 +454,7 @@ void check(const config_node& n, const schema& s) {
     if (n.type == config_node::kind::null) return;
     if (n.type != config_node::kind::map)
         fail_at(n, std::string("expected a map, got ") +
-                       (n.type == config_node::kind::seq ? "a list" : "'" + n.value + "'"));
+                       (n.type == config_node::kind::seq ? "a list" : shown(n.value)));
     for (const auto& [key, value] : n.entries) {
         const schema* child = s.any;
         for (const auto& [name, sub] : s.children)
