@@ -41,6 +41,9 @@ env_map current_environment();
 using config_origins = std::map<std::string, std::string, std::less<>>;
 
 /// The resolved `defaults:` section (built-in defaults overlaid with `defaults:`).
+///
+/// \par Thread safety
+/// A plain value: copy freely; concurrent reads are safe.
 struct default_options {
     pool_options pool{};
     retry_options retry{};
@@ -50,6 +53,9 @@ struct default_options {
 
 /// Everything `load_config_with_origins` resolves: the configuration, the resolved
 /// defaults and the origin of each value.
+///
+/// \par Thread safety
+/// A plain value: copy freely; concurrent reads are safe.
 struct loaded_config {
     manager_config config;
     default_options defaults;

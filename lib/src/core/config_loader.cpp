@@ -306,52 +306,59 @@ struct schema {
     leaf type{leaf::none};  // none = a map
     std::vector<std::pair<std::string_view, const schema*>> children;
     const schema* any{nullptr};  // a map with free keys (database names)
-    std::string_view any_what;
 };
 
-const schema s_size{leaf::size, {}, nullptr, {}};
-const schema s_count{leaf::count, {}, nullptr, {}};
-const schema s_duration{leaf::duration, {}, nullptr, {}};
-const schema s_bool{leaf::boolean, {}, nullptr, {}};
-const schema s_url{leaf::url, {}, nullptr, {}};
+const schema s_size{leaf::size, {}, nullptr};
+const schema s_count{leaf::count, {}, nullptr};
+const schema s_duration{leaf::duration, {}, nullptr};
+const schema s_bool{leaf::boolean, {}, nullptr};
+const schema s_url{leaf::url, {}, nullptr};
 
-const schema s_keepalive{leaf::none,
-                         {{"idle", &s_duration}, {"interval", &s_duration}, {"count", &s_count}},
-                         nullptr,
-                         {}};
+const schema s_keepalive{
+    leaf::none, {{"idle", &s_duration}, {"interval", &s_duration}, {"count", &s_count}}, nullptr};
 
-#define CONNMGR_POOL_KEYS                                                           \
-    {"min_idle", &s_size}, {"max_size", &s_size}, {"acquire_timeout", &s_duration}, \
-        {"max_waiters", &s_size}, {"connect_timeout", &s_duration},                 \
-        {"query_timeout", &s_duration}, {"max_lifetime", &s_duration},              \
-        {"idle_timeout", &s_duration}, {"health_check_interval", &s_duration},      \
-        {"leak_threshold", &s_duration}, {                                          \
-        "keepalive", &s_keepalive                                                   \
-    }
+using schema_keys = std::vector<std::pair<std::string_view, const schema*>>;
 
-const schema s_pool{leaf::none, {CONNMGR_POOL_KEYS}, nullptr, {}};
-const schema s_db_pool{
-    leaf::none, {CONNMGR_POOL_KEYS, {"sync", &s_pool}, {"async", &s_pool}}, nullptr, {}};
-#undef CONNMGR_POOL_KEYS
+schema_keys pool_keys() {
+    return {{"min_idle", &s_size},
+            {"max_size", &s_size},
+            {"acquire_timeout", &s_duration},
+            {"max_waiters", &s_size},
+            {"connect_timeout", &s_duration},
+            {"query_timeout", &s_duration},
+            {"max_lifetime", &s_duration},
+            {"idle_timeout", &s_duration},
+            {"health_check_interval", &s_duration},
+            {"leak_threshold", &s_duration},
+            {"keepalive", &s_keepalive}};
+}
+
+const schema s_pool{leaf::none, pool_keys(), nullptr};
+
+// Only a database's pool has per-flavour sections.
+schema_keys db_pool_keys() {
+    auto keys = pool_keys();
+    keys.emplace_back("sync", &s_pool);
+    keys.emplace_back("async", &s_pool);
+    return keys;
+}
+const schema s_db_pool{leaf::none, db_pool_keys(), nullptr};
 
 const schema s_retry{
     leaf::none,
     {{"attempts", &s_count}, {"base_delay", &s_duration}, {"max_delay", &s_duration}},
-    nullptr,
-    {}};
+    nullptr};
 const schema s_breaker{
-    leaf::none, {{"failure_threshold", &s_count}, {"open_for", &s_duration}}, nullptr, {}};
+    leaf::none, {{"failure_threshold", &s_count}, {"open_for", &s_duration}}, nullptr};
 const schema s_section{leaf::none,
                        {{"pool", &s_pool},
                         {"retry", &s_retry},
                         {"circuit_breaker", &s_breaker},
                         {"drain_timeout", &s_duration}},
-                       nullptr,
-                       {}};
+                       nullptr};
 const schema s_backends{leaf::none,
                         {{"postgres", &s_section}, {"redis", &s_section}, {"falkordb", &s_section}},
-                        nullptr,
-                        {}};
+                        nullptr};
 const schema s_database{leaf::none,
                         {{"url", &s_url},
                          {"close_when_unreferenced", &s_bool},
@@ -360,14 +367,12 @@ const schema s_database{leaf::none,
                          {"retry", &s_retry},
                          {"circuit_breaker", &s_breaker},
                          {"drain_timeout", &s_duration}},
-                        nullptr,
-                        {}};
-const schema s_databases{leaf::none, {}, &s_database, "database"};
+                        nullptr};
+const schema s_databases{leaf::none, {}, &s_database};
 const schema s_root{
     leaf::none,
     {{"defaults", &s_section}, {"backends", &s_backends}, {"databases", &s_databases}},
-    nullptr,
-    {}};
+    nullptr};
 
 std::string_view type_name(leaf t) {
     switch (t) {
