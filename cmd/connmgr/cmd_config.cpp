@@ -141,7 +141,9 @@ int run_config(const global_options& globals, const std::vector<std::string>& ar
         "json", "print one JSON document")("help,h", "this help");
     po::variables_map vm;
     try {
-        po::store(po::command_line_parser(args).options(options).run(), vm);
+        const po::positional_options_description no_positionals;
+        po::store(po::command_line_parser(args).options(options).positional(no_positionals).run(),
+                  vm);
         po::notify(vm);
     } catch (const po::error& e) {
         throw usage_error(e.what());

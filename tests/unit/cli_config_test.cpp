@@ -132,6 +132,8 @@ TEST_F(ConnmgrConfig, UsageErrorsExitTwo) {
     EXPECT_EQ(run(dir, {}).exit_code, 2);
     EXPECT_EQ(run(dir, {"frobnicate"}).exit_code, 2);
     EXPECT_EQ(run(dir, {"config", "--bogus"}).exit_code, 2);
+    EXPECT_EQ(run(dir, {"config", "extra"}).exit_code, 2);
+    EXPECT_EQ(run(dir, {"--config"}).exit_code, 2);
     EXPECT_EQ(run(dir, {"--log-level", "loud", "config"}).exit_code, 2);
     EXPECT_EQ(run(dir, {"--log-level", "debug", "config"}).exit_code, 0);
     EXPECT_EQ(run(dir, {"--help"}).exit_code, 0);
