@@ -77,6 +77,16 @@ TEST_F(ConfigLayers, BackendBeatsDefaults) {
     EXPECT_EQ(l.defaults.pool.max_size, 7u);
 }
 
+TEST_F(ConfigLayers, BackendAppliesToItsKindOnly) {
+    const auto l = load(
+        "backends:\n  falkordb: {pool: {max_size: 3}, circuit_breaker: {open_for: 5s}}\n"
+        "databases:\n  graph: {url: 'falkordb://g'}\n  cache: {url: 'redis://c'}\n");
+    EXPECT_EQ(l.config.databases.at("graph").sync_pool.max_size, 3u);
+    EXPECT_EQ(l.config.databases.at("graph").circuit_breaker.open_for, 5s);
+    EXPECT_EQ(l.config.databases.at("cache").sync_pool.max_size, 20u);
+    EXPECT_EQ(l.origins.at("databases.cache.pool.sync.max_size"), "default");
+}
+
 TEST_F(ConfigLayers, DatabaseBeatsBackend) {
     const auto l = load(
         "backends: {postgres: {pool: {max_size: 9}, retry: {attempts: 3}}}\n"
