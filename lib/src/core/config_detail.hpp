@@ -18,15 +18,17 @@ struct pool_problem {
 };
 std::optional<pool_problem> check_pool(const pool_options& options);
 
+struct config_entry;
+
 /// One node of the merged configuration tree, remembering where it was set.
 struct config_node {
     enum class kind { null, scalar, map, seq };
     kind type{kind::null};
-    std::string value;                                         ///< scalar
-    std::vector<std::pair<std::string, config_node>> entries;  ///< map, in file order
-    std::vector<config_node> items;                            ///< sequence
-    std::string source;                                        ///< the file as named, or "env:NAME"
-    int line{0};                                               ///< 1-based; 0 for the environment
+    std::string value;                  ///< scalar
+    std::vector<config_entry> entries;  ///< map, in file order
+    std::vector<config_node> items;     ///< sequence
+    std::string source;                 ///< the file as named, or "env:NAME"
+    int line{0};                        ///< 1-based; 0 for the environment
     int column{0};
     std::string path;  ///< dotted key path from the root ("databases.app.pool.max_size")
 
@@ -36,6 +38,12 @@ struct config_node {
     std::string where() const;
     /// "file:line" or "env:NAME": what `--show-origin` prints.
     std::string origin() const;
+};
+
+/// One key of a map node.
+struct config_entry {
+    std::string key;
+    config_node value;
 };
 
 /// Reads, interpolates and deep-merges `files`, then applies the CONNMGR_* overrides of

@@ -107,13 +107,13 @@ config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::stri
                     k.path = path;
                     fail_at(k, "keys must be plain strings");
                 }
-                const std::string name = key.Scalar();
+                const std::string& name = key.Scalar();
                 config_node value =
                     convert(it->second, key.Mark(), file, join_path(path, name), env);
                 if (auto* existing = n.child(name)) {
                     *existing = std::move(value);  // YAML says keys are unique; the last one wins
                 } else {
-                    n.entries.emplace_back(name, std::move(value));
+                    n.entries.push_back(config_entry{name, std::move(value)});
                 }
             }
             break;
@@ -128,7 +128,7 @@ void merge(config_node& into, config_node&& from) {
             if (auto* existing = into.child(key)) {
                 merge(*existing, std::move(value));
             } else {
-                into.entries.emplace_back(key, std::move(value));
+                into.entries.push_back(config_entry{key, std::move(value)});
             }
         }
         return;
@@ -219,8 +219,8 @@ void apply_env(config_node& root, const env_map& env) {
                 }
             if (!next) {
                 path = join_path(path, segments[i]);
-                at->entries.emplace_back(segments[i], config_node{});
-                next = &at->entries.back().second;
+                at->entries.push_back(config_entry{segments[i], config_node{}});
+                next = &at->entries.back().value;
                 next->source = env_node.source;
                 next->path = path;
             }
@@ -376,7 +376,7 @@ const schema s_root{
 
 std::string_view type_name(leaf t) {
     switch (t) {
-        case leaf::size: return "a non-negative integer";
+        case leaf::size:
         case leaf::count: return "a non-negative integer";
         case leaf::duration: return "a duration (250ms, 30s, 5m, 1h)";
         case leaf::boolean: return "true or false";
