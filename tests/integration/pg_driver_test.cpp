@@ -3,9 +3,11 @@
 
 #include "pg_test_env.hpp"
 
+#include <connmgr/config.hpp>
 #include <connmgr/error.hpp>
 #include <connmgr/pg/async_driver.hpp>
 #include <connmgr/pg/sync_driver.hpp>
+#include <connmgr/url.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -145,6 +147,24 @@ TEST_P(PgDriver, SyncUrlApplicationNameWins) {
     ASSERT_TRUE(c);
     pqxx::nontransaction tx{*c};
     EXPECT_EQ(tx.exec("SHOW application_name")[0][0].as<std::string>(), "mine");
+}
+
+TEST_P(PgDriver, BuiltFromDatabaseConfig) {
+    database_config db{.name = name_,
+                       .url = db_url::parse(*env(GetParam().env)),
+                       .pgbouncer = GetParam().pgbouncer};
+    sync_driver s(db, db.sync_pool);
+    auto c = sync_connect(s);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(pqxx::nontransaction{*c}.exec("SHOW application_name")[0][0].as<std::string>(),
+              "connmgr:" + name_);
+    io_thread io;
+    async_driver a(db, db.async_pool);
+    auto ac = io.must_connect(a);
+    ASSERT_TRUE(ac);
+    auto [ec, r] = run(ac->async_query("SELECT current_user"));
+    ASSERT_FALSE(ec) << r.error_message();
+    EXPECT_EQ(r.value().as<std::string>(), "connmgr");
 }
 
 TEST_P(PgDriver, SyncQueryTimeoutFailsInTimeAndConnectionStaysUsable) {
