@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -24,6 +25,8 @@ struct target {
     const char* env;
     bool pgbouncer;
 };
+
+inline void PrintTo(const target& t, std::ostream* os) { *os << t.label; }
 
 inline std::string print_target(const testing::TestParamInfo<target>& info) {
     return info.param.label;
