@@ -416,3 +416,40 @@ TEST(PoolState, AbandonForgetsEverythingWithoutClosing) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(PoolState, BoundedBargingServesHeadWithinKPlusOneReturns) {
+    connmgr::pool_options p = small(1);
+    core::settings s{p, {}, {}, 1, 2};
+    core st(s, 1);
+    manual_clock::reset();
+    slot c;
+    waiter first, head;
+    st.enqueue(&first, manual_clock::now());
+    ASSERT_TRUE(st.next_connect(manual_clock::now()));
+    EXPECT_EQ(st.on_connected(&c, manual_clock::now(), 0).handed, &first);
+    st.enqueue(&head, manual_clock::now());
+    // Two returns park it for barging and wake the head once.
+    auto r1 = st.on_return(&c, true, manual_clock::now());
+    EXPECT_EQ(r1.handed, nullptr);
+    EXPECT_EQ(r1.wake, &head);
+    auto barge = st.take(manual_clock::now(), 30s, "");  // a running thread takes it first
+    EXPECT_EQ(barge.connection, &c);
+    auto r2 = st.on_return(&c, true, manual_clock::now());
+    EXPECT_EQ(r2.wake, nullptr);  // already woken, not yet looked
+    bool ping = false;
+    EXPECT_EQ(st.retake(&head, manual_clock::now(), ping), &c);  // the head takes it
+    EXPECT_TRUE(head.done);
+    EXPECT_EQ(st.waiters(), 0u);
+    // A new head: after K=2 parked returns, the third goes to it directly.
+    waiter w2;
+    st.enqueue(&w2, manual_clock::now());
+    EXPECT_EQ(st.on_return(&c, true, manual_clock::now()).wake, &w2);
+    EXPECT_NE(st.take(manual_clock::now(), 30s, "").connection, nullptr);
+    EXPECT_EQ(st.on_return(&c, true, manual_clock::now()).handed, nullptr);
+    EXPECT_NE(st.take(manual_clock::now(), 30s, "").connection, nullptr);
+    EXPECT_EQ(st.on_return(&c, true, manual_clock::now()).handed, &w2);
+}
+
+}  // namespace

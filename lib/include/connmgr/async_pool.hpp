@@ -63,7 +63,7 @@ public:
           strand_(boost::asio::make_strand(ex_)),
           driver_(std::move(driver)),
           params_(std::move(params)),
-          core_(core_settings<Clock>(params_, parallel_connects)),
+          core_(core_settings<Clock>(params_, parallel_connects, 0)),
           sweep_timer_(strand_),
           retry_timer_(strand_),
           generation_(fork_generation()) {

@@ -38,10 +38,13 @@ public:
     using core_type = pool_state<Clock>;
     using slot_type = conn_slot<connection, Clock>;
 
+    /// Bounded barging (see pool_state): a head waiter is served within this many returns + 1.
+    static constexpr unsigned max_bypass = 8;
+
     sync_pool_impl(Driver driver, pool_params params)
         : driver_(std::move(driver)),
           params_(std::move(params)),
-          core_(core_settings<Clock>(params_, 1)),
+          core_(core_settings<Clock>(params_, 1, max_bypass)),
           generation_(fork_generation()) {
         register_fork_handler();
     }
@@ -117,6 +120,7 @@ public:
             std::lock_guard lock(mutex_);
             p = core_.on_return(s, reusable, Clock::now());
             if (p.handed) static_cast<sync_waiter*>(p.handed)->cv.notify_one();
+            if (p.wake) static_cast<sync_waiter*>(p.wake)->cv.notify_one();
             if (p.close) after_eviction();
             if (core_.closing() && core_.in_use() == 0) drained_.notify_all();
         }
@@ -162,9 +166,19 @@ private:
         core_.enqueue(&w, start);
         ensure_worker();
         while (!w.done) {
-            if (w.cv.wait_until(lock, real_deadline) == std::cv_status::timeout && !w.done) {
+            const auto status = w.cv.wait_until(lock, real_deadline);
+            if (w.done) break;
+            bool ping = false;
+            if (auto* s = core_.retake(&w, Clock::now(), ping)) {
+                lock.unlock();
+                if (auto l = validated(static_cast<slot_type*>(s), ping)) return l;
+                return acquire(opts);  // the parked one failed its ping: start over
+            }
+            if (status == std::cv_status::timeout) {
                 core_.remove(&w);
                 core_.count_timeout();
+                if (auto* next = core_.wake_head())
+                    static_cast<sync_waiter*>(next)->cv.notify_one();
                 const auto msg =
                     core_.timeout_message(params_.database, flavour::sync, Clock::now() - start);
                 lock.unlock();

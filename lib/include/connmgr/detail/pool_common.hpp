@@ -21,8 +21,9 @@ struct conn_slot final : slot<Clock> {
 };
 
 template <class Clock>
-typename pool_state<Clock>::settings core_settings(const pool_params& p, std::size_t parallel) {
-    return {p.pool, p.retry, p.breaker, parallel};
+typename pool_state<Clock>::settings core_settings(const pool_params& p, std::size_t parallel,
+                                                   unsigned max_bypass) {
+    return {p.pool, p.retry, p.breaker, parallel, max_bypass};
 }
 
 template <class Clock>

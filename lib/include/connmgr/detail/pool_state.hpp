@@ -8,7 +8,11 @@
 /// waiters; the core only links them.
 ///
 /// Rules (the ones a shell must not re-implement):
-/// - waiters are served FIFO; a connection that frees up goes to the oldest waiter directly;
+/// - waiters are served FIFO among themselves; a connection that frees up goes to the oldest
+///   waiter directly, except with bounded barging (max_bypass K > 0, the sync shell): a return
+///   may then park the connection and wake the head waiter, and a running acquirer may take it
+///   first; after K such returns the head gets the next one directly, so it is served within
+///   K + 1 returns. This breaks lock convoys (a hand-off to a sleeping thread per cycle);
 /// - max_size counts idle + in use + connecting (requested or in flight);
 /// - connects are requested when waiters outnumber connects already under way, or to keep
 ///   min_idle connections open; a requested connect that is no longer needed when its turn
@@ -95,6 +99,10 @@ struct waiter : list_node {
     boost::system::error_code error{};
     std::string message;
     bool done{false};
+    /// Returns that parked a connection instead of handing it to this waiter at the head.
+    unsigned passes{0};
+    /// The shell was asked to wake it and it has not looked yet.
+    bool woken{false};
 };
 
 template <class Clock>
@@ -110,6 +118,10 @@ public:
         retry_options retry{};
         breaker_options breaker{};
         std::size_t max_parallel_connects{1};
+        /// Bounded barging: how many returns may park a connection (for whoever takes it
+        /// first: a running thread, or the woken head waiter) instead of handing it to the
+        /// waiter at the head of the queue. 0 = strict FIFO hand-off.
+        unsigned max_bypass{0};
     };
 
     /// What take() decided.
@@ -129,6 +141,7 @@ public:
     /// What to do with a connection that came back or was just opened.
     struct placement {
         waiter_type* handed{nullptr};  ///< give it to this waiter (already finished)
+        waiter_type* wake{nullptr};    ///< parked for barging: wake this (head) waiter to retake()
         bool close{false};             ///< close it (the slot is no longer counted)
     };
 
@@ -203,6 +216,8 @@ public:
     void enqueue(waiter_type* w, time_point now) {
         w->enqueued = now;
         w->done = false;
+        w->passes = 0;
+        w->woken = false;
         w->result = nullptr;
         w->insert_before(&waiters_);
         ++waiter_count_;
@@ -245,9 +260,49 @@ public:
             return p;
         }
         c->last_used = now;
+        if (waiter_count_ > 0 && s_.max_bypass > 0) {
+            auto* head = static_cast<waiter_type*>(waiters_.next);
+            if (head->passes < s_.max_bypass) {
+                ++head->passes;
+                park(c);
+                p.wake = wake_head();
+                return p;
+            }
+        }
         p.handed = hand_to_waiter(c, now);
         if (p.handed == nullptr) park(c);
         return p;
+    }
+
+    /// A woken waiter looks for a parked connection; only the head of the queue may take one.
+    /// On success the waiter is finished (w->result set) and the slot is leased; `ping` tells
+    /// whether to validate it first.
+    slot_type* retake(waiter_type* w, time_point now, bool& ping) {
+        w->woken = false;
+        if (w->done || waiters_.next != w || idle_count_ == 0) return nullptr;
+        auto* c = static_cast<slot_type*>(idle_.prev);
+        c->unlink();
+        --idle_count_;
+        w->unlink();
+        --waiter_count_;
+        lend(c, now);
+        c->holder = w->holder;
+        record_wait(now - w->enqueued);
+        w->result = c;
+        w->done = true;
+        const auto hc = s_.pool.health_check_interval;
+        ping = hc.count() == 0 || now - c->last_used > hc;
+        return c;
+    }
+
+    /// The head waiter to wake when connections are parked and it has not been told yet
+    /// (after the previous head left the queue); nullptr otherwise.
+    waiter_type* wake_head() noexcept {
+        if (waiter_count_ == 0 || idle_count_ == 0) return nullptr;
+        auto* head = static_cast<waiter_type*>(waiters_.next);
+        if (head->woken) return nullptr;
+        head->woken = true;
+        return head;
     }
 
     /// A connection handed out by take() failed its ping: it is gone; the shell closes it.
