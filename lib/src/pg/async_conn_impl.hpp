@@ -75,6 +75,7 @@ private:
     bool send(const query& q);
     void flush_step();
     void read_step();
+    void wait_readable();
     void store(PGresult* r);
     void on_timer(std::uint64_t id);
     void lose(std::string reason);

@@ -284,7 +284,12 @@ void async_conn_impl::start_ping(steady_time deadline, std::function<void(error_
 void async_conn_impl::flush_step() {
     int r = PQflush(conn_);
     if (r < 0) return lose(trimmed(PQerrorMessage(conn_)));
-    if (r == 0) return read_step();
+    if (r == 0) {
+        // The answer cannot be there yet unless libpq already holds it (read while flushing):
+        // wait for readability instead of a recv() that would only say EAGAIN.
+        if (PQisBusy(conn_) == 0) return read_step();
+        return wait_readable();
+    }
     // Output is blocked. Wait for read *or* write: a server stuck sending results we do not read
     // would never drain our output (a large pipeline deadlocks on a write-only wait).
     waits_ = 2;
@@ -326,6 +331,10 @@ void async_conn_impl::read_step() {
         }
     }
     if (PQstatus(conn_) != CONNECTION_OK) return lose(trimmed(PQerrorMessage(conn_)));
+    wait_readable();
+}
+
+void async_conn_impl::wait_readable() {
     waits_ = 1;
     sock_.async_wait(asio::posix::stream_descriptor::wait_read,
                      [self = shared_from_this()](error_code ec) {
