@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The main job, from a clean clone: install, build, start the local servers, show what connmgr
+# resolves from configs/local.yaml (with where each value came from), then stop the servers.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+bash scripts/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)" --target connmgr_cli | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+
+bash scripts/services.sh start
+trap 'bash scripts/services.sh stop' EXIT
+eval "$(bash scripts/services.sh env)"
+
+connmgr=build/release/cmd/connmgr/connmgr
+echo
+echo "== connmgr config --show-origin (configs/local.yaml)"
+"$connmgr" --config configs/local.yaml config --show-origin

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The whole test run, from a clean clone on a fresh Debian 12 machine:
+# install dependencies, build, start the local servers, run every ctest label (plain build),
+# the unit and integration labels under AddressSanitizer+UBSan, the stress tests under
+# ThreadSanitizer, then stop the servers, even when tests fail. Exits non-zero on any failure.
+#
+#   scripts/test.sh            everything
+#   CONNMGR_TEST_QUICK=1 scripts/test.sh   plain build only (no sanitizer builds)
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+started=$(date +%s)
+
+bash scripts/install-deps.sh || exit 1
+
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+jobs=$(nproc)
+
+build() {   # build PRESET
+  echo "== build ($1)"
+  cmake --preset "$1" >/dev/null || return 1
+  cmake --build --preset "$1" -j "$jobs" | grep -vE '^\[[0-9]+/[0-9]+\] ' ; return "${PIPESTATUS[0]}"
+}
+
+failures=()
+run_ctest() {   # run_ctest PRESET-DIR NAME ARGS...
+  local dir=$1 name=$2; shift 2
+  echo "== ctest $name"
+  ctest --test-dir "build/$dir" --output-on-failure --no-tests=error "$@" || failures+=("$name")
+}
+
+build dev || { echo "test.sh: build failed"; exit 1; }
+
+bash scripts/services.sh start || { echo "test.sh: could not start the local servers"; exit 1; }
+trap 'bash scripts/services.sh stop' EXIT
+eval "$(bash scripts/services.sh env)"
+
+run_ctest dev unit -L unit -j "$jobs"
+run_ctest dev integration -L integration
+run_ctest dev fault -L fault
+if ctest --test-dir build/dev -N -L load | grep -q 'Total Tests: [1-9]'; then
+  run_ctest dev load -L load
+fi
+
+if [ -z "${CONNMGR_TEST_QUICK:-}" ]; then
+  if build asan; then
+    run_ctest asan "unit+integration (asan)" -L 'unit|integration' -j "$jobs"
+  else
+    failures+=("asan build")
+  fi
+  if build tsan; then
+    run_ctest tsan "stress (tsan)" -R Stress
+  else
+    failures+=("tsan build")
+  fi
+fi
+
+echo "== test.sh finished in $(( $(date +%s) - started )) s"
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "test.sh: FAILED: ${failures[*]}"
+  exit 1
+fi
+echo "test.sh: all passed"
