@@ -117,6 +117,8 @@ public:
     ~async_driver();
     async_driver(const async_driver&) = delete;
     async_driver& operator=(const async_driver&) = delete;
+    async_driver(async_driver&&) noexcept = default;
+    async_driver& operator=(async_driver&&) noexcept = default;
 
     void async_connect(boost::asio::any_io_executor ex, steady_time deadline,
                        connect_handler<connection> handler);

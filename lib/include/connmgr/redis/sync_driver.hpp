@@ -85,6 +85,8 @@ public:
     ~sync_driver();
     sync_driver(const sync_driver&) = delete;
     sync_driver& operator=(const sync_driver&) = delete;
+    sync_driver(sync_driver&&) noexcept = default;
+    sync_driver& operator=(sync_driver&&) noexcept = default;
 
     connect_outcome<connection> connect(steady_time deadline);
     boost::system::error_code ping(connection& c, steady_time deadline);
