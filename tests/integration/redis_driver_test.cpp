@@ -4,6 +4,7 @@
 #include <connmgr/error.hpp>
 #include <connmgr/redis/async_driver.hpp>
 #include <connmgr/redis/sync_driver.hpp>
+#include <connmgr/url.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -341,4 +342,27 @@ TEST(RedisAsyncDriver, PingAndConnectRefused) {
     io.run();
     EXPECT_FALSE(out.connection);
     EXPECT_EQ(out.error, errc::connect_failed);
+}
+
+TEST(RedisSyncDriver, BuiltFromADatabaseConfig) {
+    auto url = redis_test::env("CONNMGR_TEST_REDIS_AUTH_URL");
+    if (!url) GTEST_SKIP() << "CONNMGR_TEST_REDIS_AUTH_URL is not set";
+    connmgr::database_config db;
+    db.name = "from-config";
+    db.url = connmgr::db_url::parse(*url);
+    {
+        connmgr::redis::sync_driver d(db, db.sync_pool);
+        auto out = d.connect(redis_test::in(5s));
+        ASSERT_TRUE(out.connection) << out.message;
+        EXPECT_EQ(out.connection->command({"CLIENT", "GETNAME"}).str(), "connmgr:from-config");
+    }
+    const auto ep = redis_test::parse_endpoint(*url);
+    std::string wrong = *url;
+    wrong.replace(wrong.find(ep.password), ep.password.size(), "Zz-wrong-secret");
+    db.url = connmgr::db_url::parse(wrong);
+    connmgr::redis::sync_driver d(db, db.sync_pool);
+    auto out = d.connect(redis_test::in(5s));
+    EXPECT_FALSE(out.connection);
+    EXPECT_EQ(out.message.find("Zz-wrong-secret"), std::string::npos) << out.message;
+    EXPECT_NE(out.message.find("127.0.0.1:56380"), std::string::npos) << out.message;
 }
