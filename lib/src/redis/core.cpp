@@ -170,6 +170,8 @@ struct exec_op {
     void operator()(Self& self, error_code ec = {}, std::size_t n = 0) {
         switch (at) {
             case step::start:
+                // A sync connection's caller is the only thread that runs its io_context.
+                if (c->inline_start_) return begin(self);
                 // Every I/O step runs on the connection's executor, whatever the caller's is.
                 at = step::on_executor;
                 {

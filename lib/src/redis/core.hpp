@@ -99,6 +99,7 @@ public:
     std::atomic<bool> busy_{false};
     std::atomic<bool> broken_{false};
     bool timed_out_{false};
+    bool inline_start_{false};  // sync driver: start requests on the calling thread
     std::uint64_t generation_{0};
     std::string failure_;
 };

@@ -135,6 +135,7 @@ connect_outcome<sync_connection> sync_driver::connect(steady_time deadline) {
     try {
         auto state = std::make_unique<detail::sync_state>();
         state->c = std::make_shared<detail::core>(state->io.get_executor(), params_);
+        state->c->inline_start_ = true;
         detail::connect_result result;
         boost::asio::co_spawn(state->io, detail::core::connect(state->c, deadline),
                               [&](std::exception_ptr e, detail::connect_result r) {
