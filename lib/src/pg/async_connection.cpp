@@ -4,10 +4,12 @@
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 
 #include <poll.h>
 
 #include <thread>
+#include <utility>
 
 namespace connmgr::pg {
 
@@ -362,10 +364,13 @@ void async_conn_impl::on_timer(std::uint64_t id) {
     if (op_->cancel_sent) return lose("no answer after cancelling a statement past query_timeout");
     op_->cancel_sent = true;
     // PQcancel connects to the server and waits for it: keep it off the I/O thread.
-    auto run_cancel = [c = cancel_] {
-        if (!c) return;
-        char err[256];
-        PQcancel(c.get(), err, sizeof err);
+    cancel_in_flight_ = true;
+    auto run_cancel = [c = cancel_, self = shared_from_this()] {
+        if (c) {
+            char err[256];
+            PQcancel(c.get(), err, sizeof err);
+        }
+        asio::post(self->strand_, [self] { self->cancel_finished(); });
     };
     try {
         std::thread(run_cancel).detach();
@@ -388,7 +393,16 @@ void async_conn_impl::lose(std::string reason) {
         finish();
 }
 
+void async_conn_impl::cancel_finished() {
+    cancel_in_flight_ = false;
+    if (std::exchange(finish_deferred_, false)) finish();
+}
+
 void async_conn_impl::finish() {
+    if (cancel_in_flight_) {
+        finish_deferred_ = true;
+        return;
+    }
     ++op_id_;
     timer_.cancel();
     busy_ = false;
