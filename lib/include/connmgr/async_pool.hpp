@@ -10,6 +10,11 @@
 /// waiting async_acquire honours per-operation cancellation (its cancellation slot) and then
 /// completes with operation_aborted, leaving nothing behind.
 ///
+/// Waiters are served strictly FIFO (a returned connection is handed to the oldest waiter);
+/// at most two connects run at once; a waiting operation keeps outstanding work on the
+/// caller's executor until its completion is posted. Waiter deadlines and the sweep use real
+/// time (steady_timer) even when Clock is a test clock.
+///
 /// \par Thread safety
 /// Every member is safe to call from any thread at once, except that close() blocks and must not
 /// be called from a thread running the pool's executor (leases that thread would return could

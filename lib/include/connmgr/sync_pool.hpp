@@ -7,8 +7,20 @@
 /// thread per pool, started on first use and stopped by close(): user threads only ever block
 /// on the pool itself, and a waiter takes whichever connection frees first.
 ///
+/// Fairness: waiters are served in FIFO order among themselves, with bounded barging
+/// (pool_state's max_bypass, 8 here): a running thread may take a returned connection before
+/// the sleeping head waiter, but the head gets one within 9 returns. At max_size an acquirer
+/// yields twice before it parks. Both avoid a sleep/wake pair per cycle under contention
+/// (measured: 32 threads on 16 connections went from 0.6M to 6.9M cycles/s on 2 cores).
+///
+/// acquire_timeout 0: fails at once with pool_exhausted when nothing is idle and the pool is
+/// at max_size; with room, waits up to connect_timeout for a new connection. Timed waits use
+/// std::chrono::steady_clock even when Clock is a test clock (which only stamps the core).
+///
 /// \par Thread safety
 /// Every member is safe to call from any thread at once. Leases may be returned from any thread.
+/// After fork(), the child's pool abandons the parent's connections (never closes them) and
+/// starts empty; a pool must not be in use by another thread at the moment of fork().
 
 #include <connmgr/detail/fork_guard.hpp>
 #include <connmgr/detail/lease_owner.hpp>
