@@ -1,0 +1,60 @@
+#pragma once
+/// The non-blocking PostgreSQL driver: raw libpq on Asio, no thread offload.
+///
+/// Connects with `PQconnectStartParams` / `PQconnectPoll` driven by Asio readiness waits and
+/// bounded by a timer (libpq's own connect_timeout does not apply to polling). Settings are
+/// those of `pg::sync_driver`, except statement_timeout: `query_timeout` is enforced by the
+/// connection itself (a server-side cancel), which also works through PgBouncer.
+///
+/// Each connection runs its handlers on a strand of the executor it was connected on. Readiness
+/// comes from Asio's edge-triggered reactor; give the pools an executor whose io_context runs on
+/// one thread (the manager's does), as a second thread could take a readiness edge before the
+/// connection waits for it.
+///
+/// Host names are resolved by `PQconnectStartParams` itself, blocking: prefer IP addresses (or
+/// `hostaddr`) for the async pool.
+///
+/// Dead connections: `is_broken()` also reads an idle socket without blocking, so a backend
+/// that was terminated (pg_terminate_backend, server restart) is noticed as soon as its goodbye
+/// arrived; a request on a connection that breaks fails with `errc::connection_lost` and the
+/// connection is discarded. The pools validate idle connections on borrow after
+/// `health_check_interval` (an empty-query round trip).
+///
+/// \par Thread safety
+/// A driver is immutable after construction: its members may be called from many threads at
+/// once. A connection is used by one thread at a time.
+
+#include <connmgr/config.hpp>
+#include <connmgr/driver.hpp>
+#include <connmgr/pg/async_connection.hpp>
+#include <connmgr/pg/sync_driver.hpp>
+
+#include <string>
+
+namespace connmgr::pg {
+
+class async_driver {
+public:
+    using connection = async_connection;
+
+    async_driver(const database_config& db, const pool_options& options);
+    async_driver(conn_params params, std::string name, const pool_options& options,
+                 bool pgbouncer = false);
+
+    void async_connect(boost::asio::any_io_executor ex, steady_time deadline,
+                       connect_handler<connection> handler) const;
+    void async_ping(connection& c, steady_time deadline, ping_handler handler) const;
+    bool reset(connection& c) const noexcept;
+    bool is_broken(connection& c) const noexcept;
+    void close(connection& c) const noexcept;
+
+private:
+    conn_params params_;
+    std::string name_;
+    pool_options options_;
+    bool pgbouncer_;
+};
+
+static_assert(connmgr::async_driver<async_driver>);
+
+}  // namespace connmgr::pg
