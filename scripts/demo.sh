@@ -18,3 +18,7 @@ connmgr=build/release/cmd/connmgr/connmgr
 echo
 echo "== connmgr config --show-origin (configs/local.yaml)"
 "$connmgr" --config configs/local.yaml config --show-origin
+
+echo
+echo "== connmgr check (configs/local.yaml): open each database's pools and probe it"
+"$connmgr" --config configs/local.yaml check
