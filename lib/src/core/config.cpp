@@ -1,0 +1,68 @@
+#include "config_detail.hpp"
+
+#include <connmgr/config_loader.hpp>
+#include <connmgr/error.hpp>
+
+#include <charconv>
+#include <cmath>
+
+namespace connmgr {
+
+std::optional<detail::pool_problem> detail::check_pool(const pool_options& o) {
+    if (o.max_size == 0) return pool_problem{"max_size", "must be at least 1"};
+    if (o.min_idle > o.max_size)
+        return pool_problem{
+            "min_idle", std::to_string(o.min_idle) + " > max_size " + std::to_string(o.max_size)};
+    if (o.keepalive.count == 0) return pool_problem{"keepalive.count", "must be at least 1"};
+    return std::nullopt;
+}
+
+void validate(const pool_options& options, std::string_view path) {
+    if (auto problem = detail::check_pool(options)) {
+        std::string where(path);
+        if (!where.empty()) where += ".";
+        throw config_error(where + problem->field + ": " + problem->message);
+    }
+}
+
+std::string format_duration(milliseconds d) {
+    const auto ms = d.count();
+    if (ms == 0) return "0s";
+    if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+    if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+    if (ms % 1'000 == 0) return std::to_string(ms / 1'000) + "s";
+    return std::to_string(ms) + "ms";
+}
+
+milliseconds parse_duration(std::string_view text) {
+    auto bad = [&]() -> milliseconds {
+        throw config_error("invalid duration '" + std::string(text) +
+                           "' (expected e.g. 250ms, 30s, 5m, 1h, or a number of seconds)");
+    };
+    std::size_t end = 0;
+    while (end < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+        ++end;
+    if (end == 0) return bad();
+    double value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, value);
+    if (ec != std::errc{} || ptr != text.data() + end) return bad();
+    const std::string_view unit = text.substr(end);
+    double scale = 0;
+    if (unit.empty() || unit == "s") {
+        scale = 1'000;
+    } else if (unit == "ms") {
+        scale = 1;
+    } else if (unit == "m") {
+        scale = 60'000;
+    } else if (unit == "h") {
+        scale = 3'600'000;
+    } else {
+        return bad();
+    }
+    const double ms = std::round(value * scale);
+    if (!std::isfinite(ms) || ms > 1e15) return bad();
+    return milliseconds{static_cast<milliseconds::rep>(ms)};
+}
+
+}  // namespace connmgr

@@ -1,0 +1,337 @@
+#include "config_detail.hpp"
+#include "config_test_files.hpp"
+
+#include <connmgr/config_loader.hpp>
+#include <connmgr/error.hpp>
+
+#include <gtest/gtest.h>
+
+namespace connmgr {
+namespace {
+
+using namespace std::chrono_literals;
+using test::temp_dir;
+
+// The message of the config_error `f` throws; fails the test if it throws none.
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const config_error& e) {
+        return e.what();
+    }
+    ADD_FAILURE() << "no config_error";
+    return {};
+}
+
+#define EXPECT_CONTAINS(text, part) \
+    EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
+
+constexpr const char* pg_db = "databases:\n  app:\n    url: postgresql://u@h/db\n";
+
+class ConfigLayers : public ::testing::Test {
+protected:
+    temp_dir dir;
+    loaded_config load(const std::string& yaml, const env_map& env = {}) {
+        return load_config_with_origins({dir.write("c.yaml", yaml)}, env);
+    }
+};
+
+TEST_F(ConfigLayers, BuiltInDefaultsWhenNothingIsSet) {
+    const auto l = load(pg_db);
+    const auto& db = l.config.databases.at("app");
+    EXPECT_EQ(db.sync_pool, pool_options{});
+    EXPECT_EQ(db.async_pool, pool_options{});
+    EXPECT_EQ(db.retry, retry_options{});
+    EXPECT_EQ(db.circuit_breaker, breaker_options{});
+    EXPECT_EQ(db.drain_timeout, 30s);
+    EXPECT_FALSE(db.pgbouncer);
+    EXPECT_FALSE(db.close_when_unreferenced);
+    EXPECT_EQ(l.origins.at("databases.app.pool.sync.max_size"), "default");
+    EXPECT_EQ(l.origins.at("defaults.drain_timeout"), "default");
+}
+
+TEST_F(ConfigLayers, DefaultsBeatBuiltIn) {
+    const auto l = load(std::string("defaults:\n  pool:\n    max_size: 7\n  retry: {attempts: 2}\n"
+                                    "  drain_timeout: 250ms\n") +
+                        pg_db);
+    const auto& db = l.config.databases.at("app");
+    EXPECT_EQ(db.sync_pool.max_size, 7u);
+    EXPECT_EQ(db.async_pool.max_size, 7u);
+    EXPECT_EQ(db.retry.attempts, 2u);
+    EXPECT_EQ(db.drain_timeout, 250ms);
+    EXPECT_EQ(l.config.drain_timeout, 250ms);
+    EXPECT_EQ(l.defaults.pool.max_size, 7u);
+    EXPECT_EQ(l.origins.at("databases.app.pool.sync.max_size"),
+              (dir.path() / "c.yaml").string() + ":3");
+    EXPECT_EQ(l.origins.at("defaults.pool.max_size"), (dir.path() / "c.yaml").string() + ":3");
+}
+
+TEST_F(ConfigLayers, BackendBeatsDefaults) {
+    const auto l = load(std::string("defaults: {pool: {max_size: 7}}\n"
+                                    "backends:\n  postgres: {pool: {max_size: 9}}\n"
+                                    "  redis: {pool: {max_size: 11}}\n") +
+                        pg_db + "  cache:\n    url: redis://h/0\n");
+    EXPECT_EQ(l.config.databases.at("app").sync_pool.max_size, 9u);
+    EXPECT_EQ(l.config.databases.at("cache").sync_pool.max_size, 11u);
+    EXPECT_EQ(l.defaults.pool.max_size, 7u);
+}
+
+TEST_F(ConfigLayers, BackendAppliesToItsKindOnly) {
+    const auto l = load(
+        "backends:\n  falkordb: {pool: {max_size: 3}, circuit_breaker: {open_for: 5s}}\n"
+        "databases:\n  graph: {url: 'falkordb://g'}\n  cache: {url: 'redis://c'}\n");
+    EXPECT_EQ(l.config.databases.at("graph").sync_pool.max_size, 3u);
+    EXPECT_EQ(l.config.databases.at("graph").circuit_breaker.open_for, 5s);
+    EXPECT_EQ(l.config.databases.at("cache").sync_pool.max_size, 20u);
+    EXPECT_EQ(l.origins.at("databases.cache.pool.sync.max_size"), "default");
+}
+
+TEST_F(ConfigLayers, DatabaseBeatsBackend) {
+    const auto l = load(
+        "backends: {postgres: {pool: {max_size: 9}, retry: {attempts: 3}}}\n"
+        "databases:\n  app:\n    url: postgresql://u@h/db\n    pool: {max_size: 4}\n"
+        "    retry: {attempts: 8}\n");
+    const auto& db = l.config.databases.at("app");
+    EXPECT_EQ(db.sync_pool.max_size, 4u);
+    EXPECT_EQ(db.async_pool.max_size, 4u);
+    EXPECT_EQ(db.retry.attempts, 8u);
+}
+
+TEST_F(ConfigLayers, FlavourBeatsDatabaseForThatFlavourOnly) {
+    const auto l = load(
+        "databases:\n  app:\n    url: postgresql://u@h/db\n    pool:\n      max_size: 4\n"
+        "      async: {max_size: 60, keepalive: {count: 9}}\n");
+    const auto& db = l.config.databases.at("app");
+    EXPECT_EQ(db.sync_pool.max_size, 4u);
+    EXPECT_EQ(db.async_pool.max_size, 60u);
+    EXPECT_EQ(db.async_pool.keepalive.count, 9u);
+    EXPECT_EQ(db.sync_pool.keepalive.count, 5u);
+    const std::string file = (dir.path() / "c.yaml").string();
+    EXPECT_EQ(l.origins.at("databases.app.pool.sync.max_size"), file + ":5");
+    EXPECT_EQ(l.origins.at("databases.app.pool.async.max_size"), file + ":6");
+}
+
+TEST_F(ConfigLayers, EnvBeatsEveryFile) {
+    const std::string a = dir.write("a.yaml", std::string(pg_db) + "    pool: {max_size: 4}\n");
+    const std::string b = dir.write("b.yaml", "databases: {app: {pool: {max_size: 5}}}\n");
+    const auto l =
+        load_config_with_origins({a, b}, {{"CONNMGR_DATABASES__APP__POOL__MAX_SIZE", "50"},
+                                          {"CONNMGR_BACKENDS__POSTGRES__POOL__MIN_IDLE", "3"},
+                                          {"CONNMGR_DEFAULTS__POOL__ACQUIRE_TIMEOUT", "5s"}});
+    const auto& db = l.config.databases.at("app");
+    EXPECT_EQ(db.sync_pool.max_size, 50u);
+    EXPECT_EQ(db.sync_pool.min_idle, 3u);
+    EXPECT_EQ(db.sync_pool.acquire_timeout, 5s);
+    EXPECT_EQ(l.origins.at("databases.app.pool.sync.max_size"),
+              "env:CONNMGR_DATABASES__APP__POOL__MAX_SIZE");
+}
+
+TEST_F(ConfigLayers, EnvSegmentsAreCaseInsensitive) {
+    const auto l = load("databases:\n  Main:\n    url: redis://h/0\n",
+                        {{"CONNMGR_databases__MAIN__Pool__max_size", "12"}});
+    EXPECT_EQ(l.config.databases.at("Main").sync_pool.max_size, 12u);
+}
+
+TEST_F(ConfigLayers, EnvCanAddADatabase) {
+    const auto l = load("", {{"CONNMGR_DATABASES__EXTRA__URL", "redis://h/5"}});
+    EXPECT_EQ(l.config.databases.at("extra").url.redis().db, 5);
+}
+
+TEST_F(ConfigLayers, UnrelatedConnmgrVariablesAreNotOverrides) {
+    const auto l = load(pg_db, {{"CONNMGR_TEST_PG_URL", "postgresql://x"},
+                                {"CONNMGR_SOURCE_DIR", "/src"},
+                                {"CONNMGR_CONFIG", ""}});
+    EXPECT_EQ(l.config.databases.size(), 1u);
+}
+
+TEST_F(ConfigLayers, EnvOverrideWithUnknownKeyIsAnError) {
+    const auto message = error_of([&] {
+        load(pg_db, {{"CONNMGR_DATABASES__APP__POOL__MAX_SIZ", "1"}});
+    });
+    EXPECT_CONTAINS(message, "env:CONNMGR_DATABASES__APP__POOL__MAX_SIZ");
+    EXPECT_CONTAINS(message, "did you mean 'max_size'?");
+}
+
+TEST(ConfigFiles, ThreeFilesMergeInOrder) {
+    temp_dir dir;
+    const auto a = dir.write("a.yaml", std::string(pg_db) +
+                                           "    pool: {max_size: 4, min_idle: 1, "
+                                           "acquire_timeout: 1s}\n");
+    const auto b = dir.write("b.yaml", "databases: {app: {pool: {max_size: 6, min_idle: 2}}}\n");
+    const auto c = dir.write("c.yaml", "databases: {app: {pool: {max_size: 8}}}\n");
+    const auto l = load_config_with_origins({a, b, c}, {});
+    const auto& p = l.config.databases.at("app").sync_pool;
+    EXPECT_EQ(p.max_size, 8u);
+    EXPECT_EQ(p.min_idle, 2u);
+    EXPECT_EQ(p.acquire_timeout, 1s);  // maps merge: a's key survives b and c
+    EXPECT_EQ(l.origins.at("databases.app.pool.sync.max_size"), c + ":1");
+    EXPECT_EQ(l.origins.at("databases.app.pool.sync.min_idle"), b + ":1");
+    EXPECT_EQ(l.origins.at("databases.app.pool.sync.acquire_timeout"), a + ":4");
+}
+
+TEST(ConfigFiles, ListsReplaceMapsMerge) {
+    temp_dir dir;
+    const auto a = dir.write("a.yaml", "x:\n  list: [1, 2, 3]\n  map: {a: 1, b: 2}\n");
+    const auto b = dir.write("b.yaml", "x:\n  list: [9]\n  map: {b: 3, c: 4}\n");
+    const auto tree = detail::load_tree({a, b}, {});
+    const auto* x = tree.child("x");
+    ASSERT_NE(x, nullptr);
+    const auto* list = x->child("list");
+    ASSERT_NE(list, nullptr);
+    ASSERT_EQ(list->items.size(), 1u);
+    EXPECT_EQ(list->items[0].value, "9");
+    const auto* map = x->child("map");
+    ASSERT_NE(map, nullptr);
+    ASSERT_EQ(map->entries.size(), 3u);
+    EXPECT_EQ(map->child("a")->value, "1");
+    EXPECT_EQ(map->child("b")->value, "3");
+    EXPECT_EQ(map->child("c")->value, "4");
+}
+
+TEST(ConfigFiles, EmptyKeyDoesNotWipeAnEarlierMap) {
+    temp_dir dir;
+    const auto a = dir.write("a.yaml", pg_db);
+    const auto b = dir.write("b.yaml", "databases:\n");
+    EXPECT_EQ(load_config({a, b}, {}).databases.size(), 1u);
+}
+
+TEST(ConfigFiles, ConnmgrConfigListsFiles) {
+    temp_dir dir;
+    const auto a = dir.write("a.yaml", std::string(pg_db) + "    pool: {max_size: 4}\n");
+    const auto b = dir.write("b.yaml", "databases: {app: {pool: {min_idle: 2}}}\n");
+    const auto l = load_config_with_origins({}, {{"CONNMGR_CONFIG", a + ":" + b}});
+    EXPECT_EQ(l.files, (std::vector<std::string>{a, b}));
+    EXPECT_EQ(l.config.databases.at("app").sync_pool.max_size, 4u);
+    EXPECT_EQ(l.config.databases.at("app").sync_pool.min_idle, 2u);
+}
+
+TEST(ConfigFiles, ExplicitFilesBeatConnmgrConfig) {
+    temp_dir dir;
+    const auto a = dir.write("a.yaml", pg_db);
+    const auto l = load_config_with_origins({a}, {{"CONNMGR_CONFIG", "/nonexistent.yaml"}});
+    EXPECT_EQ(l.config.databases.size(), 1u);
+}
+
+TEST(ConfigFiles, MissingFileNamed) {
+    EXPECT_CONTAINS(error_of([] { load_config({"/nonexistent/x.yaml"}, {}); }),
+                    "/nonexistent/x.yaml: cannot open config file");
+}
+
+TEST(ConfigInterpolation, UnsetVariableNamesVariableAndLine) {
+    temp_dir dir;
+    const auto f =
+        dir.write("c.yaml", "databases:\n  app:\n    url: \"postgresql://u:${PW}@h/db\"\n");
+    const auto message = error_of([&] { load_config({f}, {}); });
+    EXPECT_CONTAINS(message, f + ":3:");
+    EXPECT_CONTAINS(message, "'PW'");
+    EXPECT_CONTAINS(message, "databases.app.url");
+}
+
+TEST(ConfigInterpolation, DefaultUsedWhenUnsetOrEmpty) {
+    temp_dir dir;
+    const auto f =
+        dir.write("c.yaml", "databases:\n  main:\n    url: \"redis://${H:-x}:${P:-7000}/1\"\n");
+    EXPECT_EQ(load_config({f}, {}).databases.at("main").url.redis().host, "x");
+    EXPECT_EQ(load_config({f}, {{"H", ""}}).databases.at("main").url.redis().host, "x");
+    const auto set = load_config({f}, {{"H", "y"}, {"P", "7001"}}).databases.at("main").url;
+    EXPECT_EQ(set.redis().host, "y");
+    EXPECT_EQ(set.redis().port, 7001);
+    EXPECT_EQ(set.redis().db, 1);
+}
+
+TEST(ConfigInterpolation, PlainValuesAndNoVariables) {
+    const env_map env{{"A", "1"}};
+    EXPECT_EQ(detail::interpolate("x${A}y${B:-2}z", env, "f:1:1", "p"), "x1y2z");
+    EXPECT_EQ(detail::interpolate("no vars $ here", env, "f:1:1", "p"), "no vars $ here");
+    EXPECT_CONTAINS(error_of([&] { detail::interpolate("${A", env, "f:1:1", "p"); }),
+                    "unterminated");
+}
+
+TEST(Durations, ParseEveryUnit) {
+    EXPECT_EQ(parse_duration("250ms"), 250ms);
+    EXPECT_EQ(parse_duration("30s"), 30s);
+    EXPECT_EQ(parse_duration("5m"), 5min);
+    EXPECT_EQ(parse_duration("1h"), 1h);
+    EXPECT_EQ(parse_duration("30"), 30s);
+    EXPECT_EQ(parse_duration("2.5"), 2500ms);
+    EXPECT_EQ(parse_duration("0"), 0ms);
+    for (const char* bad : {"", "abc", "5 s", "-1s", "5d", "1.2.3s", "ms"})
+        EXPECT_THROW(parse_duration(bad), config_error) << bad;
+}
+
+TEST(Durations, FormatLargestExactUnit) {
+    EXPECT_EQ(format_duration(250ms), "250ms");
+    EXPECT_EQ(format_duration(30s), "30s");
+    EXPECT_EQ(format_duration(90s), "90s");
+    EXPECT_EQ(format_duration(5min), "5m");
+    EXPECT_EQ(format_duration(1h), "1h");
+    EXPECT_EQ(format_duration(0ms), "0s");
+    EXPECT_EQ(format_duration(1500ms), "1500ms");
+}
+
+TEST(PoolValidation, MinIdleAboveMaxSizeNamesPath) {
+    const pool_options p{.min_idle = 8, .max_size = 4};
+    EXPECT_EQ(error_of([&] {
+                  validate(p, "databases.app.pool");
+              }).rfind("databases.app.pool.min_idle: 8 > max_size 4", 0),
+              0u);
+    EXPECT_THROW(validate(pool_options{.max_size = 0}, "x"), config_error);
+    EXPECT_NO_THROW(validate(pool_options{}, "x"));
+}
+
+TEST(ConfigErrors, LoaderMessagesNameFileLineColumnAndPath) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "databases:\n  app:\n    url: postgresql://u@h/db\n    pool:\n"
+                             "      max_size: 4\n      min_idle: 8\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({f}, {}); }),
+                    f + ":6:7: databases.app.pool.min_idle: 8 > max_size 4");
+}
+
+TEST(ConfigErrors, SameUrlSameOptionsShareOnePool) {
+    temp_dir dir;
+    const auto f = dir.write(
+        "c.yaml", "databases:\n  a: {url: 'redis://H:6379/0'}\n  b: {url: 'redis://h'}\n");
+    const auto c = load_config({f}, {});
+    EXPECT_EQ(c.databases.at("a").url, c.databases.at("b").url);
+}
+
+TEST(ConfigErrors, MissingUrl) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml", "databases:\n  app:\n    pool: {max_size: 3}\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({f}, {}); }),
+                    "databases.app: missing required key 'url'");
+}
+
+TEST(ConfigErrors, PgbouncerOnRedisRejected) {
+    temp_dir dir;
+    const auto f =
+        dir.write("c.yaml", "databases:\n  m:\n    url: redis://h\n    pgbouncer: true\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({f}, {}); }), "databases.m.pgbouncer");
+}
+
+TEST(ConfigFiles, ShippedConfigsLoad) {
+    const std::string src = CONNMGR_SOURCE_PATH;
+    const auto reference = load_config_with_origins({src + "/configs/connmgr.yaml"}, {});
+    EXPECT_TRUE(reference.config.databases.empty());
+    EXPECT_EQ(reference.defaults.pool, pool_options{});
+    EXPECT_EQ(reference.defaults.retry, retry_options{});
+    EXPECT_EQ(reference.defaults.circuit_breaker, breaker_options{});
+    const auto local = load_config({src + "/configs/connmgr.yaml", src + "/configs/local.yaml"},
+                                   {{"CONNMGR_REDIS_PORT", "7777"}});
+    EXPECT_EQ(local.databases.at("knowledge").url.redis().db, 1);
+    EXPECT_EQ(local.databases.at("knowledge").url.redis().port, 7777);
+    EXPECT_EQ(local.databases.at("main").url.redis().db, 0);
+    EXPECT_TRUE(local.databases.at("app_bouncer").pgbouncer);
+    EXPECT_EQ(local.databases.at("app").url.redacted(),
+              "postgresql://connmgr:***@127.0.0.1:55432/connmgr_test");
+    const auto examples = load_config(
+        {src + "/configs/examples/base.yaml", src + "/configs/examples/production.yaml"},
+        {{"APP_DB_PASSWORD", "p"}, {"CACHE_PASSWORD", "q"}});
+    EXPECT_EQ(examples.databases.at("app").sync_pool.max_size, 30u);
+    EXPECT_EQ(examples.databases.at("app").async_pool.max_size, 40u);
+}
+
+}  // namespace
+}  // namespace connmgr

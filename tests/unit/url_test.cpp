@@ -1,0 +1,190 @@
+#include <connmgr/error.hpp>
+#include <connmgr/url.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace connmgr {
+namespace {
+
+std::string key(const char* text) { return db_url::parse(text).pool_key(); }
+
+std::string pg_param(const db_url& u, std::string_view name) {
+    for (const auto& [k, v] : u.pg_params())
+        if (k == name) return v;
+    return "<unset>";
+}
+
+// The message of the config_error that parsing `text` throws; fails the test if none.
+std::string parse_error(const char* text) {
+    try {
+        db_url::parse(text);
+    } catch (const config_error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::invalid_url));
+        return e.what();
+    }
+    ADD_FAILURE() << "no error for " << text;
+    return {};
+}
+
+TEST(DbUrl, PostgresAliasFolded) {
+    EXPECT_EQ(key("postgres://u:p@h:5432/db"), key("postgresql://u:p@h:5432/db"));
+    EXPECT_EQ(key("POSTGRES://u:p@h:5432/db"), key("postgresql://u:p@h:5432/db"));
+}
+
+TEST(DbUrl, DefaultPortFilled) {
+    EXPECT_EQ(key("postgresql://u:p@h/db"), key("postgresql://u:p@h:5432/db"));
+    EXPECT_EQ(key("redis://h"), key("redis://h:6379/0"));
+    EXPECT_EQ(key("redis://h/"), key("redis://h:6379/0"));
+    EXPECT_EQ(db_url::parse("redis://h").redis().port, 6379);
+}
+
+TEST(DbUrl, HostLowerCased) {
+    EXPECT_EQ(key("postgresql://u:p@DB.Example.COM/db"), key("postgresql://u:p@db.example.com/db"));
+    EXPECT_EQ(key("redis://LOCALHOST:6379/0"), key("redis://localhost:6379/0"));
+    EXPECT_EQ(db_url::parse("redis://LocalHost/0").redis().host, "localhost");
+}
+
+TEST(DbUrl, QueryParametersSorted) {
+    EXPECT_EQ(key("postgresql://u@h/db?sslmode=disable&application_name=x"),
+              key("postgresql://u@h/db?application_name=x&sslmode=disable"));
+    EXPECT_EQ(key("rediss://h/0?ssl_cert_reqs=none&ssl_ca_certs=/ca.pem"),
+              key("rediss://h/0?ssl_ca_certs=/ca.pem&ssl_cert_reqs=none"));
+}
+
+TEST(DbUrl, RedisDbFromQueryEqualsPath) {
+    EXPECT_EQ(key("redis://h?db=3"), key("redis://h/3"));
+    EXPECT_EQ(db_url::parse("redis://h?db=3").redis().db, 3);
+}
+
+TEST(DbUrl, DifferentPartsGiveDifferentKeys) {
+    const std::string base = key("postgresql://u:p@h:5432/db");
+    EXPECT_NE(base, key("postgresql://v:p@h:5432/db"));            // user
+    EXPECT_NE(base, key("postgresql://u:q@h:5432/db"));            // password
+    EXPECT_NE(base, key("postgresql://u:p@h:5432/db2"));           // database
+    EXPECT_NE(base, key("postgresql://u:p@h2:5432/db"));           // host
+    EXPECT_NE(base, key("postgresql://u:p@h:5433/db"));            // port
+    EXPECT_NE(key("redis://h:6379/0"), key("redis://h:6379/1"));   // db number
+    EXPECT_NE(key("redis://h:6379/0"), key("redis://h2:6379/0"));  // host
+    EXPECT_NE(key("redis://:a@h/0"), key("redis://:b@h/0"));       // password
+    EXPECT_NE(key("redis://x:a@h/0"), key("redis://y:a@h/0"));     // user
+    EXPECT_NE(key("redis://h/0"), key("rediss://h/0"));            // TLS
+}
+
+TEST(DbUrl, MultiHostPostgres) {
+    const auto u =
+        db_url::parse("postgresql://u:p@h1:5432,H2:5433/db?target_session_attrs=read-write");
+    EXPECT_EQ(u.kind(), backend::postgres);
+    EXPECT_EQ(pg_param(u, "host"), "h1,H2");  // as libpq parsed it: handed to the driver
+    EXPECT_EQ(pg_param(u, "port"), "5432,5433");
+    EXPECT_EQ(pg_param(u, "dbname"), "db");
+    EXPECT_EQ(pg_param(u, "user"), "u");
+    EXPECT_EQ(pg_param(u, "password"), "p");
+    EXPECT_EQ(pg_param(u, "target_session_attrs"), "read-write");
+    EXPECT_EQ(u.redacted(),
+              "postgresql://u:***@h1:5432,h2:5433/db?target_session_attrs=read-write");
+    EXPECT_EQ(u.pool_key(), key("postgresql://u:p@H1,h2:5433/db?target_session_attrs=read-write"));
+}
+
+TEST(DbUrl, PgParamsOnlyWhatWasSet) {
+    const auto u = db_url::parse("postgresql://h/db");
+    EXPECT_EQ(pg_param(u, "host"), "h");
+    EXPECT_EQ(pg_param(u, "port"), "<unset>");
+    EXPECT_EQ(pg_param(u, "password"), "<unset>");
+}
+
+TEST(DbUrl, RedactedHidesEveryPassword) {
+    const auto pg = db_url::parse("postgresql://app:pg-secret@h/db");
+    EXPECT_EQ(pg.redacted(), "postgresql://app:***@h:5432/db");
+    EXPECT_NE(pg.pool_key().find("pg-secret"), std::string::npos);
+    const auto pg_query = db_url::parse("postgresql://app@h/db?password=q-secret&sslmode=disable");
+    EXPECT_EQ(pg_query.redacted().find("q-secret"), std::string::npos);
+    EXPECT_NE(pg_query.redacted().find("***"), std::string::npos);
+    const auto redis = db_url::parse("redis://user:r-secret@h:6380/2");
+    EXPECT_EQ(redis.redacted(), "redis://user:***@h:6380/2");
+    EXPECT_EQ(redis.redis().password, "r-secret");
+    EXPECT_EQ(redis.redis().user, "user");
+    const auto no_user = db_url::parse("redis://:only-secret@h");
+    EXPECT_EQ(no_user.redacted(), "redis://:***@h:6379/0");
+    EXPECT_EQ(no_user.redis().user, "");
+}
+
+TEST(DbUrl, UnixSocket) {
+    const auto u = db_url::parse("unix://user:pw@/tmp/redis.sock?db=2");
+    EXPECT_EQ(u.kind(), backend::redis);
+    EXPECT_EQ(u.redis().socket_path, "/tmp/redis.sock");
+    EXPECT_EQ(u.redis().host, "");
+    EXPECT_EQ(u.redis().db, 2);
+    EXPECT_EQ(u.redis().password, "pw");
+    EXPECT_EQ(u.redacted(), "unix://user:***@/tmp/redis.sock?db=2");
+    EXPECT_EQ(key("unix:///tmp/redis.sock"), key("unix:///tmp/redis.sock?db=0"));
+}
+
+TEST(DbUrl, RedisTls) {
+    const auto u = db_url::parse("rediss://h:6381/0?ssl_ca_certs=/x/ca.pem&ssl_cert_reqs=none");
+    EXPECT_TRUE(u.redis().tls);
+    EXPECT_EQ(u.redis().tls_ca_file, "/x/ca.pem");
+    EXPECT_FALSE(u.redis().tls_verify);
+    EXPECT_TRUE(db_url::parse("rediss://h").redis().tls_verify);
+    EXPECT_FALSE(db_url::parse("redis://h").redis().tls);
+}
+
+TEST(DbUrl, RedisIpv6) {
+    const auto u = db_url::parse("redis://[::1]:6380/2");
+    EXPECT_EQ(u.redis().host, "::1");
+    EXPECT_EQ(u.redis().port, 6380);
+    EXPECT_EQ(u.redacted(), "redis://[::1]:6380/2");
+}
+
+TEST(DbUrl, PostgresUnixSocketDirectoryKeepsCase) {
+    const auto u = db_url::parse("postgresql://%2FTmp%2FSock/db");
+    EXPECT_EQ(pg_param(u, "host"), "/Tmp/Sock");
+    EXPECT_EQ(u.redacted(), "postgresql:///Tmp/Sock:5432/db");
+}
+
+TEST(DbUrl, FalkorDb) {
+    const auto u = db_url::parse("falkordb://Graph.local");
+    EXPECT_EQ(u.kind(), backend::falkordb);
+    EXPECT_EQ(u.redis().host, "graph.local");
+    EXPECT_EQ(u.redis().port, 6379);
+}
+
+TEST(DbUrl, BackendNames) {
+    EXPECT_EQ(to_string(backend::postgres), "postgres");
+    EXPECT_EQ(to_string(backend::redis), "redis");
+    EXPECT_EQ(to_string(backend::falkordb), "falkordb");
+}
+
+TEST(DbUrl, ErrorsNeverShowThePassword) {
+    const char* bad[] = {
+        "mysql://u:hunter2@h/db",
+        "redis://u:hunter2@h/notanumber",
+        "redis://u:hunter2@h:99999/0",
+        "redis://u:hunter2@h/0?sentinel=x",
+        "postgresql://u:hunter2@h:70000/db",
+        "postgresql://u:hunter2@h/db?no_such_param=1",
+        "postgresql://u:hunter2@h1,h2/db?port=1,2,3",
+        "redis://u:hunter2@h/0?ssl_cert_reqs=sometimes",
+        "unix://u:hunter2@",
+        "redis://u:hunter2@[zz/0",
+        "no scheme hunter2",
+    };
+    for (const char* text : bad) {
+        const std::string message = parse_error(text);
+        EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+        EXPECT_FALSE(message.empty()) << text;
+    }
+}
+
+TEST(DbUrl, UnsupportedSchemeNamed) {
+    EXPECT_NE(parse_error("mysql://h/db").find("unsupported scheme 'mysql'"), std::string::npos);
+}
+
+TEST(DbUrl, LibpqParameterErrorPassesThrough) {
+    EXPECT_NE(parse_error("postgresql://h/db?no_such_param=1").find("no_such_param"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace connmgr
