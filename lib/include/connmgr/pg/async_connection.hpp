@@ -1,0 +1,108 @@
+#pragma once
+/// One non-blocking PostgreSQL connection (the connection type of `pg::async_driver`).
+///
+/// ```cpp
+/// pg::result r = co_await conn.async_query("SELECT $1::int + 1", 41);
+/// auto [ec, r2] = co_await conn.async_query("SELECT 1")(asio::as_tuple(asio::use_awaitable));
+/// std::vector<pg::result> rs = co_await conn.async_pipeline({"BEGIN", pg::query::with(
+///     "INSERT INTO t VALUES ($1)", 1), "COMMIT"});
+/// ```
+///
+/// `async_query(sql, args...)` converts the arguments at once (a plain function, so the GCC 12
+/// braced-init-list bug in coroutines does not bite) and returns a deferred operation: `co_await`
+/// it, or call it with any completion token. Operations complete with `(error_code, result)`:
+/// `errc::query_failed` when the server rejected the statement (the result then carries the
+/// SQLSTATE and message; `result::check()` throws `query_error`), `errc::connection_lost` when
+/// the connection broke (it is then `is_broken()` and the pool discards it).
+///
+/// `query_timeout` (from the pool options) cancels a statement on the server; it then fails with
+/// query_failed / SQLSTATE 57014 and the connection stays usable. libpq's `PQcancel` opens its
+/// own connection and blocks: it runs on a short-lived thread so the I/O thread never stalls.
+/// If the server does not answer within another query_timeout after the cancel, the connection
+/// is declared lost.
+///
+/// Pipelines (`async_pipeline`) send every statement before reading any result (libpq pipeline
+/// mode, one sync at the end); each statement gets its own result. One failing statement makes
+/// the server skip the rest up to the sync: those results carry SQLSTATE "" and the message
+/// "pipeline aborted"; the operation then completes with query_failed and every result.
+///
+/// \par Thread safety
+/// Used by one thread (or one coroutine) at a time, with one operation in flight at a time.
+/// Completion handlers run on their associated executor (the coroutine's, for awaitables).
+
+#include <connmgr/pg/params.hpp>
+#include <connmgr/pg/result.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace connmgr::pg {
+
+namespace detail {
+class async_conn_impl;
+}
+
+class async_connection {
+public:
+    using query_signature = void(boost::system::error_code, result);
+    using pipeline_signature = void(boost::system::error_code, std::vector<result>);
+
+    explicit async_connection(std::shared_ptr<detail::async_conn_impl> impl) noexcept;
+    async_connection(const async_connection&) = delete;
+    async_connection& operator=(const async_connection&) = delete;
+    /// Closes the connection if the driver has not.
+    ~async_connection();
+
+    /// Runs `sql` with `args` bound to $1, $2, ...; returns a deferred operation.
+    template <class... Args>
+    auto async_query(std::string_view sql, Args&&... args) {
+        return async_execute(query{std::string(sql), make_params(std::forward<Args>(args)...)},
+                             boost::asio::deferred);
+    }
+
+    /// Runs one statement (no token: deferred).
+    template <boost::asio::completion_token_for<query_signature> Token = boost::asio::deferred_t>
+    auto async_execute(query q, Token&& token = {}) {
+        return boost::asio::async_initiate<Token, query_signature>(
+            [this](auto handler, query qq) { start_query(std::move(qq), std::move(handler)); },
+            token, std::move(q));
+    }
+
+    /// Runs statements in one pipeline: one round trip for all of them.
+    template <boost::asio::completion_token_for<pipeline_signature> Token = boost::asio::deferred_t>
+    auto async_pipeline(std::vector<query> queries, Token&& token = {}) {
+        return boost::asio::async_initiate<Token, pipeline_signature>(
+            [this](auto handler, std::vector<query> qs) {
+                start_pipeline(std::move(qs), std::move(handler));
+            },
+            token, std::move(queries));
+    }
+
+    /// The connection broke (or was closed); it can no longer be used.
+    bool is_broken() const noexcept;
+    /// Idle with no transaction open (what the pool requires on return).
+    bool is_idle() const noexcept;
+    /// The server's pid for this connection (pg_terminate_backend in tests); 0 when closed.
+    int backend_pid() const noexcept;
+    /// Marks the connection unusable so that the pool closes it on return.
+    void mark_broken() noexcept;
+
+    detail::async_conn_impl& impl() noexcept { return *impl_; }
+
+private:
+    void start_query(query q, boost::asio::any_completion_handler<query_signature> h);
+    void start_pipeline(std::vector<query> qs,
+                        boost::asio::any_completion_handler<pipeline_signature> h);
+
+    std::shared_ptr<detail::async_conn_impl> impl_;
+};
+
+}  // namespace connmgr::pg

@@ -1,0 +1,63 @@
+#pragma once
+/// The blocking PostgreSQL driver: pooled connections are plain `pqxx::connection`s.
+///
+/// Every connection gets, unless the URL sets them: `application_name=connmgr:<name>`
+/// (as libpq's fallback_application_name, so a URL's application_name wins), TCP keepalives
+/// from `pool_options::keepalive`, `connect_timeout` from the pool's deadline and, when
+/// `query_timeout` is set, `statement_timeout` as a startup option (`options=-c ...`).
+///
+/// PgBouncer mode (`database_config::pgbouncer`): PgBouncer rejects startup `options` and a
+/// session `SET` would leak to other clients in transaction pooling, so no statement_timeout
+/// is applied by the driver: set it per role on the server (`ALTER ROLE ... SET
+/// statement_timeout`) or per transaction (`SET LOCAL`).
+///
+/// libpqxx 6 silently reconnects a broken connection on next use; the driver turns that off so
+/// that a broken connection stays broken and the pool discards it.
+///
+/// \par Thread safety
+/// A driver is immutable after construction: its members may be called from many threads at
+/// once. A connection is used by one thread at a time.
+
+#include <connmgr/config.hpp>
+#include <connmgr/driver.hpp>
+
+#include <pqxx/connection>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace connmgr::pg {
+
+/// libpq keyword/value pairs.
+using conn_params = std::vector<std::pair<std::string, std::string>>;
+
+class sync_driver {
+public:
+    using connection = pqxx::connection;
+
+    sync_driver(const database_config& db, const pool_options& options);
+    /// For callers without a parsed db_url: `params` as from `db_url::pg_params()`.
+    sync_driver(conn_params params, std::string name, const pool_options& options,
+                bool pgbouncer = false);
+
+    connect_outcome<connection> connect(steady_time deadline) const;
+    boost::system::error_code ping(connection& c, steady_time deadline) const;
+    bool reset(connection& c) const noexcept;
+    bool is_broken(connection& c) const noexcept;
+    void close(connection& c) const noexcept;
+
+    /// The conninfo string passed to libpq for a given connect_timeout (seconds, >= 2).
+    /// Contains the password: never print it.
+    std::string conninfo(long connect_timeout_seconds) const;
+
+private:
+    conn_params params_;
+    std::string name_;
+    pool_options options_;
+    bool pgbouncer_;
+};
+
+static_assert(connmgr::sync_driver<sync_driver>);
+
+}  // namespace connmgr::pg

@@ -1,0 +1,103 @@
+#pragma once
+/// The blocking Redis driver: `redis::sync_connection` and the `sync_driver` the generic
+/// `sync_pool` runs on.
+///
+/// A sync connection drives the same I/O code as the async driver on a private
+/// `io_context` that only the calling thread runs, so connect, AUTH/SELECT/SETNAME, TLS,
+/// encoding, parsing and timeouts are written once.
+///
+/// Errors: an error reply to `command()` throws `query_error` whose `server_code()` is the
+/// prefix (WRONGTYPE, NOAUTH, ERR ...) and leaves the connection usable. Inside `pipeline()`,
+/// error replies are returned in place as `reply_type::error` and do not disturb the other
+/// replies. A lost connection, a protocol error, or `query_timeout` expiring mid-request throws
+/// `connmgr::error` with `errc::connection_lost` and marks the connection broken, so a pool
+/// discards it.
+
+#include <connmgr/config.hpp>
+#include <connmgr/driver.hpp>
+#include <connmgr/redis/reply.hpp>
+#include <connmgr/redis/request.hpp>
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace connmgr::redis {
+
+namespace detail {
+class sync_state;
+struct connect_params;
+}  // namespace detail
+
+/// One blocking connection to a Redis server.
+///
+/// \par Thread safety
+/// Used by one thread at a time (a lease gives exactly that).
+class sync_connection {
+public:
+    explicit sync_connection(std::unique_ptr<detail::sync_state> state) noexcept;
+    ~sync_connection();
+    sync_connection(const sync_connection&) = delete;
+    sync_connection& operator=(const sync_connection&) = delete;
+
+    /// Sends one command and waits for its reply. Throws query_error on an error reply.
+    reply command(command_args args) { return command(request(args)); }
+    reply command(std::span<const std::string_view> args);
+    reply command(const std::vector<std::string>& args);
+    /// `req` must hold exactly one command.
+    reply command(const request& req);
+
+    /// Sends every command at once and returns their replies in order; error replies are
+    /// returned in place (see the file comment).
+    std::vector<reply> pipeline(std::initializer_list<command_args> commands) {
+        return pipeline(request(commands));
+    }
+    std::vector<reply> pipeline(const std::vector<std::vector<std::string>>& commands) {
+        return pipeline(request(commands));
+    }
+    std::vector<reply> pipeline(const request& req);
+
+    /// True once the connection cannot be used again (lost, protocol error, timeout), or
+    /// the server closed it while idle (checked without blocking).
+    bool is_broken() const noexcept;
+    void close() noexcept;
+
+    /// PING within `deadline`; an error code instead of an exception.
+    boost::system::error_code ping(steady_time deadline) noexcept;
+
+private:
+    std::unique_ptr<detail::sync_state> state_;
+};
+
+/// The `connmgr::sync_driver` for Redis (and FalkorDB, which speaks the same protocol).
+///
+/// \par Thread safety
+/// Safe to call concurrently from many threads: it only reads its options.
+class sync_driver {
+public:
+    using connection = sync_connection;
+
+    sync_driver(const database_config& db, const pool_options& flavour_options);
+    /// Without a parsed URL (tests, tools): `name` goes into CLIENT SETNAME connmgr:<name>.
+    sync_driver(const redis_endpoint& endpoint, std::string_view name, const pool_options& options);
+    ~sync_driver();
+    sync_driver(const sync_driver&) = delete;
+    sync_driver& operator=(const sync_driver&) = delete;
+    sync_driver(sync_driver&&) noexcept = default;
+    sync_driver& operator=(sync_driver&&) noexcept = default;
+
+    connect_outcome<connection> connect(steady_time deadline);
+    boost::system::error_code ping(connection& c, steady_time deadline);
+    bool reset(connection& c) noexcept;
+    bool is_broken(connection& c) noexcept;
+    void close(connection& c) noexcept;
+
+private:
+    std::shared_ptr<const detail::connect_params> params_;
+};
+
+static_assert(connmgr::sync_driver<sync_driver>);
+
+}  // namespace connmgr::redis

@@ -1,0 +1,100 @@
+#pragma once
+// The state of one non-blocking libpq connection on Asio (internal).
+
+#include <connmgr/driver.hpp>
+#include <connmgr/pg/async_connection.hpp>
+#include <connmgr/pg/sync_driver.hpp>
+
+#include "result_data.hpp"
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace connmgr::pg::detail {
+
+class async_conn_impl : public std::enable_shared_from_this<async_conn_impl> {
+public:
+    using connect_done = std::function<void(boost::system::error_code, std::string message)>;
+
+    async_conn_impl(boost::asio::any_io_executor ex, std::chrono::milliseconds query_timeout);
+    ~async_conn_impl();
+    async_conn_impl(const async_conn_impl&) = delete;
+    async_conn_impl& operator=(const async_conn_impl&) = delete;
+
+    void start_connect(const conn_params& params, steady_time deadline, connect_done done);
+    void start_query(query q,
+                     boost::asio::any_completion_handler<async_connection::query_signature> h);
+    void start_pipeline(
+        std::vector<query> qs,
+        boost::asio::any_completion_handler<async_connection::pipeline_signature> h);
+    void start_ping(steady_time deadline, std::function<void(boost::system::error_code)> done);
+
+    bool is_broken() const noexcept;
+    bool is_idle() const noexcept;
+    int backend_pid() const noexcept;
+    void mark_broken() noexcept { broken_ = true; }
+    /// Releases the socket from Asio, then PQfinish. Idempotent.
+    void close() noexcept;
+
+private:
+    enum class kind { query, pipeline, ping };
+    struct operation {
+        kind what{kind::query};
+        std::size_t expected{1};  // statements whose results are awaited
+        std::size_t index{0};     // pipeline: the statement whose results come now
+        std::vector<std::shared_ptr<result_data>> results;
+        // Boost 1.81's any_completion_handler move-assignment re-wraps the handler endlessly:
+        // only ever move-construct these (emplace), never assign.
+        std::optional<boost::asio::any_completion_handler<async_connection::query_signature>>
+            query_handler;
+        std::optional<boost::asio::any_completion_handler<async_connection::pipeline_signature>>
+            pipeline_handler;
+        std::function<void(boost::system::error_code)> ping_handler;
+        bool cancel_sent{false};
+        bool lost{false};
+        std::string lost_reason;
+    };
+
+    // connect
+    void connect_step(PostgresPollingStatusType status);
+    void connect_finish(boost::system::error_code ec, std::string message);
+
+    // requests
+    bool begin(std::unique_ptr<operation> op, steady_time deadline);
+    bool send(const query& q);
+    void flush_step();
+    void read_step();
+    void store(PGresult* r);
+    void on_timer(std::uint64_t id);
+    void lose(std::string reason);
+    void finish();
+    bool assign_socket() noexcept;
+    void release_socket() noexcept;
+
+    boost::asio::strand<boost::asio::any_io_executor> strand_;
+    boost::asio::posix::stream_descriptor sock_;
+    boost::asio::steady_timer timer_;
+    std::chrono::milliseconds query_timeout_;
+    PGconn* conn_{nullptr};
+    std::shared_ptr<PGcancel> cancel_;
+    bool broken_{false};
+    bool busy_{false};
+    std::uint64_t op_id_{0};         // timers of finished operations are ignored
+    int waits_{0};                   // readiness waits in flight (flush waits on read and write)
+    std::unique_ptr<operation> op_;  // the request in flight
+    connect_done connect_done_;
+    bool connect_timed_out_{false};
+};
+
+}  // namespace connmgr::pg::detail

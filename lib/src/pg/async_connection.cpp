@@ -1,0 +1,446 @@
+#include "async_conn_impl.hpp"
+
+#include <connmgr/error.hpp>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+
+#include <poll.h>
+
+#include <thread>
+
+namespace connmgr::pg {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace detail {
+
+namespace {
+
+std::string trimmed(const char* text) {
+    std::string s = text != nullptr ? text : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+constexpr steady_time no_deadline = steady_time::max();
+
+// Runs a completion handler on its own executor (the coroutine's, for awaitables), or on the
+// connection's strand when it has none.
+template <class Handler, class Fallback, class... Args>
+void complete(Handler handler, const Fallback& fallback, Args... args) {
+    auto ex = asio::get_associated_executor(handler, fallback);
+    asio::dispatch(ex, [h = std::move(handler), ... a = std::move(args)]() mutable {
+        std::move(h)(std::move(a)...);
+    });
+}
+
+}  // namespace
+
+async_conn_impl::async_conn_impl(asio::any_io_executor ex, std::chrono::milliseconds query_timeout)
+    : strand_(asio::make_strand(ex)),
+      sock_(strand_),
+      timer_(strand_),
+      query_timeout_(query_timeout) {}
+
+async_conn_impl::~async_conn_impl() { close(); }
+
+bool async_conn_impl::assign_socket() noexcept {
+    release_socket();
+    int fd = PQsocket(conn_);
+    if (fd < 0) return false;
+    error_code ec;
+    sock_.assign(fd, ec);
+    return !ec;
+}
+
+void async_conn_impl::release_socket() noexcept {
+    // libpq owns the descriptor: give it back to libpq without closing it.
+    if (sock_.is_open()) sock_.release();
+}
+
+void async_conn_impl::close() noexcept {
+    if (conn_ == nullptr) return;
+    ++op_id_;
+    timer_.cancel();
+    release_socket();
+    PQfinish(conn_);
+    conn_ = nullptr;
+    broken_ = true;
+    cancel_.reset();
+}
+
+bool async_conn_impl::is_broken() const noexcept {
+    if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) return true;
+    if (busy_) return false;
+    // An idle connection receives nothing but the server's goodbye (or a rare notice): if the
+    // socket is readable, read it now so a terminated backend is noticed before reuse.
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) {
+        auto* self = const_cast<async_conn_impl*>(this);
+        if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
+            self->broken_ = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool async_conn_impl::is_idle() const noexcept {
+    return conn_ != nullptr && !broken_ && !busy_ && PQstatus(conn_) == CONNECTION_OK &&
+           PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+int async_conn_impl::backend_pid() const noexcept {
+    return conn_ != nullptr ? PQbackendPID(conn_) : 0;
+}
+
+// ---- connect -------------------------------------------------------------------------------
+
+void async_conn_impl::start_connect(const conn_params& params, steady_time deadline,
+                                    connect_done done) {
+    std::vector<const char*> keys;
+    std::vector<const char*> values;
+    for (const auto& [k, v] : params) {
+        keys.push_back(k.c_str());
+        values.push_back(v.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    connect_done_ = std::move(done);
+    // Host names are resolved here, blocking: give IP addresses (or hostaddr) where it matters.
+    conn_ = PQconnectStartParams(keys.data(), values.data(), 0);
+    asio::dispatch(strand_, [self = shared_from_this(), deadline] {
+        if (self->conn_ == nullptr)
+            return self->connect_finish(make_error_code(errc::connect_failed), "out of memory");
+        if (PQstatus(self->conn_) == CONNECTION_BAD)
+            return self->connect_finish(make_error_code(errc::connect_failed),
+                                        trimmed(PQerrorMessage(self->conn_)));
+        auto id = ++self->op_id_;
+        // PQconnectPoll never times out by itself.
+        self->timer_.expires_at(deadline);
+        self->timer_.async_wait([self, id](error_code ec) {
+            if (ec || id != self->op_id_ || !self->connect_done_) return;
+            self->connect_timed_out_ = true;
+            if (self->waits_ > 0)
+                self->sock_.cancel();
+            else
+                self->connect_finish(make_error_code(errc::connect_failed), "timed out");
+        });
+        // libpq: behave as if PQconnectPoll had asked to wait for writing.
+        self->connect_step(PGRES_POLLING_WRITING);
+    });
+}
+
+void async_conn_impl::connect_step(PostgresPollingStatusType status) {
+    switch (status) {
+        case PGRES_POLLING_OK:
+            if (PQsetnonblocking(conn_, 1) != 0 || !assign_socket())
+                return connect_finish(make_error_code(errc::connect_failed),
+                                      trimmed(PQerrorMessage(conn_)));
+            cancel_.reset(PQgetCancel(conn_), PQfreeCancel);
+            return connect_finish({}, {});
+        case PGRES_POLLING_FAILED:
+            return connect_finish(make_error_code(errc::connect_failed),
+                                  trimmed(PQerrorMessage(conn_)));
+        default: break;
+    }
+    // The socket may change between steps (another host, another address): wrap it afresh.
+    if (!assign_socket()) return connect_finish(make_error_code(errc::connect_failed), "no socket");
+    ++waits_;
+    auto wait = status == PGRES_POLLING_READING ? asio::posix::stream_descriptor::wait_read
+                                                : asio::posix::stream_descriptor::wait_write;
+    sock_.async_wait(wait, [self = shared_from_this()](error_code ec) {
+        --self->waits_;
+        if (!self->connect_done_) return;
+        if (self->connect_timed_out_)
+            return self->connect_finish(make_error_code(errc::connect_failed), "timed out");
+        if (ec) return self->connect_finish(make_error_code(errc::connect_failed), ec.message());
+        self->connect_step(PQconnectPoll(self->conn_));
+    });
+}
+
+void async_conn_impl::connect_finish(error_code ec, std::string message) {
+    ++op_id_;
+    timer_.cancel();
+    auto done = std::move(connect_done_);
+    connect_done_ = nullptr;
+    if (ec) close();
+    if (done) done(ec, std::move(message));
+}
+
+// ---- requests ------------------------------------------------------------------------------
+
+bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline) {
+    error_code ec;
+    if (busy_)
+        ec = asio::error::in_progress;
+    else if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK)
+        ec = make_error_code(errc::connection_lost);
+    if (ec) {
+        // Fail this request only; an operation already running is untouched.
+        auto err =
+            make_error_data("08003", ec == asio::error::in_progress
+                                         ? "another operation is in progress on this connection"
+                                         : "the connection is closed or broken");
+        switch (op->what) {
+            case kind::query:
+                complete(std::move(*op->query_handler), strand_, ec, result(err));
+                break;
+            case kind::pipeline:
+                complete(std::move(*op->pipeline_handler), strand_, ec,
+                         std::vector<result>(op->expected, result(err)));
+                break;
+            case kind::ping: op->ping_handler(ec); break;
+        }
+        return false;
+    }
+    busy_ = true;
+    op_ = std::move(op);
+    auto id = ++op_id_;
+    if (deadline != no_deadline) {
+        timer_.expires_at(deadline);
+        timer_.async_wait([self = shared_from_this(), id](error_code e) {
+            if (!e) self->on_timer(id);
+        });
+    }
+    return true;
+}
+
+bool async_conn_impl::send(const query& q) {
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+    values.reserve(q.params.size());
+    for (const auto& p : q.params) {
+        values.push_back(p.value ? p.value->data() : nullptr);
+        lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
+        formats.push_back(p.binary ? 1 : 0);
+    }
+    return PQsendQueryParams(conn_, q.sql.c_str(), static_cast<int>(q.params.size()), nullptr,
+                             values.data(), lengths.data(), formats.data(), 0) != 0;
+}
+
+void async_conn_impl::start_query(
+    query q, asio::any_completion_handler<async_connection::query_signature> h) {
+    asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q),
+                             h = std::move(h)]() mutable {
+        auto op = std::make_unique<operation>();
+        op->what = kind::query;
+        op->query_handler.emplace(std::move(h));
+        auto deadline = self->query_timeout_.count() > 0
+                            ? std::chrono::steady_clock::now() + self->query_timeout_
+                            : no_deadline;
+        if (!self->begin(std::move(op), deadline)) return;
+        if (!self->send(q)) {
+            if (PQstatus(self->conn_) != CONNECTION_OK)
+                return self->lose(trimmed(PQerrorMessage(self->conn_)));
+            self->op_->results.push_back(make_error_data("", trimmed(PQerrorMessage(self->conn_))));
+            return self->finish();
+        }
+        self->flush_step();
+    });
+}
+
+void async_conn_impl::start_pipeline(
+    std::vector<query> qs, asio::any_completion_handler<async_connection::pipeline_signature> h) {
+    asio::dispatch(strand_,
+                   [self = shared_from_this(), qs = std::move(qs), h = std::move(h)]() mutable {
+                       auto op = std::make_unique<operation>();
+                       op->what = kind::pipeline;
+                       op->expected = qs.size();
+                       op->pipeline_handler.emplace(std::move(h));
+                       auto deadline = self->query_timeout_.count() > 0
+                                           ? std::chrono::steady_clock::now() + self->query_timeout_
+                                           : no_deadline;
+                       if (!self->begin(std::move(op), deadline)) return;
+                       if (qs.empty()) return self->finish();
+                       if (PQenterPipelineMode(self->conn_) == 0)
+                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
+                       for (const auto& q : qs)
+                           if (!self->send(q))
+                               return self->lose(trimmed(PQerrorMessage(self->conn_)));
+                       if (PQpipelineSync(self->conn_) == 0)
+                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
+                       self->flush_step();
+                   });
+}
+
+void async_conn_impl::start_ping(steady_time deadline, std::function<void(error_code)> done) {
+    asio::dispatch(strand_,
+                   [self = shared_from_this(), deadline, done = std::move(done)]() mutable {
+                       auto op = std::make_unique<operation>();
+                       op->what = kind::ping;
+                       op->ping_handler = std::move(done);
+                       if (!self->begin(std::move(op), deadline)) return;
+                       // An empty query: one round trip, nothing parsed or planned on the server.
+                       if (!self->send(query{""}))
+                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
+                       self->flush_step();
+                   });
+}
+
+void async_conn_impl::flush_step() {
+    int r = PQflush(conn_);
+    if (r < 0) return lose(trimmed(PQerrorMessage(conn_)));
+    if (r == 0) return read_step();
+    // Output is blocked. Wait for read *or* write: a server stuck sending results we do not read
+    // would never drain our output (a large pipeline deadlocks on a write-only wait).
+    waits_ = 2;
+    auto on_ready = [self = shared_from_this()](error_code) {
+        if (--self->waits_ == 1) {
+            self->sock_.cancel();  // the other wait; continue once it is back
+            return;
+        }
+        if (self->op_->lost) return self->finish();
+        if (PQconsumeInput(self->conn_) == 0)
+            return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        self->flush_step();
+    };
+    sock_.async_wait(asio::posix::stream_descriptor::wait_write, on_ready);
+    sock_.async_wait(asio::posix::stream_descriptor::wait_read, on_ready);
+}
+
+void async_conn_impl::read_step() {
+    if (PQconsumeInput(conn_) == 0) return lose(trimmed(PQerrorMessage(conn_)));
+    while (PQisBusy(conn_) == 0) {
+        PGresult* r = PQgetResult(conn_);
+        if (op_->what == kind::pipeline) {
+            if (r == nullptr) {
+                if (op_->index < op_->expected) {
+                    ++op_->index;
+                    continue;
+                }
+                break;
+            }
+            if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                PQexitPipelineMode(conn_);
+                return finish();
+            }
+            store(r);
+        } else {
+            if (r == nullptr) return finish();
+            store(r);
+        }
+    }
+    if (PQstatus(conn_) != CONNECTION_OK) return lose(trimmed(PQerrorMessage(conn_)));
+    waits_ = 1;
+    sock_.async_wait(asio::posix::stream_descriptor::wait_read,
+                     [self = shared_from_this()](error_code ec) {
+                         self->waits_ = 0;
+                         if (self->op_->lost) return self->finish();
+                         if (ec) return self->lose(ec.message());
+                         self->read_step();
+                     });
+}
+
+void async_conn_impl::store(PGresult* r) {
+    auto d = make_result_data(r);
+    if (op_->what == kind::pipeline) {
+        if (op_->results.size() <= op_->index) op_->results.resize(op_->index + 1);
+        auto& slot = op_->results[op_->index];
+        if (!slot || slot->ok) slot = std::move(d);  // keep the first error
+    } else {
+        op_->results.push_back(std::move(d));
+    }
+}
+
+void async_conn_impl::on_timer(std::uint64_t id) {
+    if (id != op_id_ || !busy_) return;
+    if (op_->what == kind::ping) return lose("no answer to the validation query in time");
+    if (op_->cancel_sent) return lose("no answer after cancelling a statement past query_timeout");
+    op_->cancel_sent = true;
+    // PQcancel connects to the server and waits for it: keep it off the I/O thread.
+    auto run_cancel = [c = cancel_] {
+        if (!c) return;
+        char err[256];
+        PQcancel(c.get(), err, sizeof err);
+    };
+    try {
+        std::thread(run_cancel).detach();
+    } catch (const std::system_error&) {
+        run_cancel();
+    }
+    timer_.expires_after(std::max(query_timeout_, std::chrono::milliseconds(1'000)));
+    timer_.async_wait([self = shared_from_this(), id](error_code e) {
+        if (!e) self->on_timer(id);
+    });
+}
+
+void async_conn_impl::lose(std::string reason) {
+    broken_ = true;
+    op_->lost = true;
+    op_->lost_reason = std::move(reason);
+    if (waits_ > 0)
+        sock_.cancel();  // the wait handler finishes
+    else
+        finish();
+}
+
+void async_conn_impl::finish() {
+    ++op_id_;
+    timer_.cancel();
+    busy_ = false;
+    std::unique_ptr<operation> done = std::move(op_);
+    operation& op = *done;
+    error_code ec;
+    if (op.lost || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+        broken_ = true;
+        ec = make_error_code(errc::connection_lost);
+        auto why = op.lost_reason.empty() && conn_ != nullptr ? trimmed(PQerrorMessage(conn_))
+                                                              : op.lost_reason;
+        auto lost = make_error_data("08006", "connection lost: " + why);
+        op.results.resize(std::max<std::size_t>(op.expected, 1));
+        for (auto& r : op.results)
+            if (!r || r->ok) r = lost;
+    } else {
+        for (const auto& r : op.results)
+            if (r && !r->ok) ec = make_error_code(errc::query_failed);
+    }
+    switch (op.what) {
+        case kind::query: {
+            std::shared_ptr<result_data> pick;
+            for (const auto& r : op.results)
+                if (!pick || (pick->ok && r)) pick = r;  // the first error, else the last result
+            complete(std::move(*op.query_handler), strand_, ec, pick ? result(pick) : result());
+            break;
+        }
+        case kind::pipeline: {
+            std::vector<result> out;
+            out.reserve(op.expected);
+            op.results.resize(op.expected);
+            for (auto& r : op.results)
+                out.emplace_back(r ? result(r) : result(make_error_data("", "no result")));
+            complete(std::move(*op.pipeline_handler), strand_, ec, std::move(out));
+            break;
+        }
+        case kind::ping: op.ping_handler(ec); break;
+    }
+}
+
+}  // namespace detail
+
+async_connection::async_connection(std::shared_ptr<detail::async_conn_impl> impl) noexcept
+    : impl_(std::move(impl)) {}
+
+async_connection::~async_connection() {
+    if (impl_) impl_->close();
+}
+
+bool async_connection::is_broken() const noexcept { return impl_->is_broken(); }
+bool async_connection::is_idle() const noexcept { return impl_->is_idle(); }
+int async_connection::backend_pid() const noexcept { return impl_->backend_pid(); }
+void async_connection::mark_broken() noexcept { impl_->mark_broken(); }
+
+void async_connection::start_query(query q, asio::any_completion_handler<query_signature> h) {
+    impl_->start_query(std::move(q), std::move(h));
+}
+
+void async_connection::start_pipeline(std::vector<query> qs,
+                                      asio::any_completion_handler<pipeline_signature> h) {
+    impl_->start_pipeline(std::move(qs), std::move(h));
+}
+
+}  // namespace connmgr::pg

@@ -1,0 +1,144 @@
+#include <connmgr/error.hpp>
+#include <connmgr/pg/sync_driver.hpp>
+
+#include "conninfo.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <pqxx/except>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <exception>
+
+namespace connmgr::pg {
+
+namespace {
+
+// libpqxx 6.4 exposes neither the PGconn nor the transaction status, and the pool must know
+// whether a returned connection is still inside a transaction. Reading the private member
+// through an explicit instantiation (which may name private members) is the one portable way
+// in; it is confined to this file.
+struct pgconn_member {
+    using type = pqxx::internal::pq::PGconn* pqxx::connection_base::*;
+};
+pgconn_member::type member_of(pgconn_member);
+template <class Tag, typename Tag::type Member>
+struct expose_member {
+    friend typename Tag::type member_of(Tag) { return Member; }
+};
+template struct expose_member<pgconn_member, &pqxx::connection_base::m_conn>;
+
+PGconn* raw(pqxx::connection& c) noexcept { return c.*member_of(pgconn_member{}); }
+
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// Runs `sql` (no results wanted) with a deadline, on libpq directly: libpqxx 6 has no
+// deadline and would throw. False when it failed, timed out or the connection broke.
+bool run_until(PGconn* conn, const char* sql, steady_time deadline) noexcept {
+    if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return false;
+    if (PQsendQuery(conn, sql) == 0) return false;
+    bool ok = true;
+    for (;;) {
+        while (PQisBusy(conn) == 0) {
+            PGresult* r = PQgetResult(conn);
+            if (r == nullptr) return ok && PQstatus(conn) == CONNECTION_OK;
+            auto status = PQresultStatus(r);
+            if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
+                status != PGRES_EMPTY_QUERY)
+                ok = false;
+            PQclear(r);
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{PQsocket(conn), POLLIN, 0};
+        int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
+        if (n < 0 && errno != EINTR) return false;
+        if (n > 0 && PQconsumeInput(conn) == 0) return false;
+    }
+}
+
+}  // namespace
+
+sync_driver::sync_driver(const database_config& db, const pool_options& options)
+    : sync_driver(detail::params_of(db), db.name, options, db.pgbouncer) {}
+
+sync_driver::sync_driver(conn_params params, std::string name, const pool_options& options,
+                         bool pgbouncer)
+    : params_(std::move(params)),
+      name_(std::move(name)),
+      options_(options),
+      pgbouncer_(pgbouncer) {}
+
+std::string sync_driver::conninfo(long connect_timeout_seconds) const {
+    return detail::to_conninfo(
+        detail::effective_params(params_, name_, options_, connect_timeout_seconds, !pgbouncer_));
+}
+
+connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadline) const {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (options_.connect_timeout.count() > 0) left = std::min(left, options_.connect_timeout);
+    long seconds = static_cast<long>(std::max<long long>((left.count() + 999) / 1000, 2));
+    connect_outcome<connection> out;
+    try {
+        auto c = std::make_unique<connection>(conninfo(seconds));
+        // A pooled connection must stay broken once broken: the pool replaces it.
+        // Deprecated in libpqxx 6 but still in force there: reactivation would hide breakage.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        c->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+        out.connection = std::move(c);
+    } catch (const std::exception& e) {
+        // libpq's messages name host and user but never the password.
+        out.error = make_error_code(errc::connect_failed);
+        out.message = "PostgreSQL connect to '" + name_ + "' failed: " + trimmed(e.what());
+    }
+    return out;
+}
+
+boost::system::error_code sync_driver::ping(connection& c, steady_time deadline) const {
+    // An empty query: one round trip, no parsing or planning on the server.
+    if (run_until(raw(c), "", deadline)) return {};
+    return make_error_code(errc::connection_lost);
+}
+
+bool sync_driver::reset(connection& c) const noexcept {
+    PGconn* conn = raw(c);
+    if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return false;
+    switch (PQtransactionStatus(conn)) {
+        case PQTRANS_IDLE: return true;
+        case PQTRANS_INTRANS:
+        case PQTRANS_INERROR: {
+            // Left inside a transaction (e.g. "BEGIN" on a nontransaction): roll back, bounded.
+            auto bound = options_.connect_timeout.count() > 0 ? options_.connect_timeout
+                                                              : std::chrono::milliseconds(5'000);
+            return run_until(conn, "ROLLBACK", std::chrono::steady_clock::now() + bound) &&
+                   PQtransactionStatus(conn) == PQTRANS_IDLE;
+        }
+        default:  // a statement still running, or unknown: not worth rescuing
+            return false;
+    }
+}
+
+bool sync_driver::is_broken(connection& c) const noexcept {
+    PGconn* conn = raw(c);
+    if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return true;
+    // An idle connection receives nothing but the server's goodbye (or a rare notice): if the
+    // socket is readable, read it now so a terminated backend is noticed before reuse.
+    pollfd p{PQsocket(conn), POLLIN, 0};
+    if (PQisBusy(conn) == 0 && ::poll(&p, 1, 0) > 0)
+        return PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK;
+    return false;
+}
+
+void sync_driver::close(connection& c) const noexcept { c.disconnect(); }
+
+}  // namespace connmgr::pg

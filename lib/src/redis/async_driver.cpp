@@ -1,0 +1,87 @@
+#include <connmgr/redis/async_driver.hpp>
+
+#include "core.hpp"
+
+#include <connmgr/error.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+
+namespace connmgr::redis {
+
+namespace detail {
+
+void start_command(std::shared_ptr<core> c, request req, command_handler handler) {
+    if (req.size() != 1) {
+        // The operation rejects it (query_failed) through the usual completion path.
+        core::start(std::move(c), {}, 0, no_deadline, std::move(handler));
+        return;
+    }
+    if (!c->busy()) c->out_.assign(req.payload());
+    const std::string_view payload = c->out_;
+    core::start(std::move(c), payload, 1, no_deadline, std::move(handler));
+}
+
+void start_pipeline(std::shared_ptr<core> c, request req, pipeline_handler handler) {
+    if (!c->busy()) c->out_.assign(req.payload());
+    const std::string_view payload = c->out_;
+    core::start(std::move(c), payload, req.size(), no_deadline, std::move(handler));
+}
+
+}  // namespace detail
+
+async_connection::async_connection(std::shared_ptr<detail::core> core) noexcept
+    : core_(std::move(core)) {}
+
+async_connection::~async_connection() {
+    if (core_) core_->close();
+}
+
+bool async_connection::is_broken() const noexcept { return core_->broken(); }
+
+bool async_connection::busy() const noexcept { return core_->busy(); }
+
+void async_connection::close() noexcept { core_->close(); }
+
+async_driver::async_driver(const database_config& db, const pool_options& flavour_options)
+    : params_(detail::make_params(db, flavour_options)) {}
+
+async_driver::async_driver(const redis_endpoint& endpoint, std::string_view name,
+                           const pool_options& options)
+    : params_(detail::make_params(endpoint, name, {}, options)) {}
+
+async_driver::~async_driver() = default;
+
+void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time deadline,
+                                 connect_handler<connection> handler) {
+    auto c = std::make_shared<detail::core>(ex, params_);
+    auto display = params_->display;
+    boost::asio::co_spawn(
+        ex, detail::core::connect(c, deadline),
+        [c, display, handler = std::move(handler)](std::exception_ptr e,
+                                                   detail::connect_result r) mutable {
+            if (e) {
+                handler({nullptr, make_error_code(errc::connect_failed),
+                         "cannot connect to " + display});
+            } else if (r.ec) {
+                handler({nullptr, r.ec, std::move(r.message)});
+            } else {
+                handler({std::make_unique<async_connection>(std::move(c)), {}, {}});
+            }
+        });
+}
+
+void async_driver::async_ping(connection& c, steady_time deadline, ping_handler handler) {
+    static const request ping_request{"PING"};
+    detail::core::start(
+        c.core(), ping_request.payload(), 1, deadline,
+        detail::command_handler(
+            [h = std::move(handler)](boost::system::error_code ec, reply) { h(ec); }));
+}
+
+bool async_driver::reset(connection& c) noexcept { return !c.busy() && !c.is_broken(); }
+
+bool async_driver::is_broken(connection& c) noexcept { return c.is_broken(); }
+
+void async_driver::close(connection& c) noexcept { c.close(); }
+
+}  // namespace connmgr::redis

@@ -1,0 +1,5 @@
+if(CONNMGR_BUILD_BENCH)
+  add_executable(redis_bench ${CMAKE_CURRENT_LIST_DIR}/redis_bench.cpp)
+  target_link_libraries(redis_bench PRIVATE connmgr_redis connmgr_core)
+  connmgr_set_warnings(redis_bench)
+endif()

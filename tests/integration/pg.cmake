@@ -1,0 +1,7 @@
+# PostgreSQL drivers and client against the servers of scripts/services.sh.
+connmgr_test(connmgr_pg_integration_tests LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_driver_test.cpp
+  LIBS connmgr_pg connmgr_core)
+connmgr_test(connmgr_pg_client_tests LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_client_test.cpp
+  LIBS connmgr_pg connmgr_core)

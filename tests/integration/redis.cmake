@@ -1,0 +1,9 @@
+# Every Redis integration test takes the redis-restart lock: one of them restarts the server.
+connmgr_test(redis_driver_test LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/redis_driver_test.cpp
+  LIBS connmgr_redis connmgr_core
+  LOCK redis-restart)
+connmgr_test(redis_client_test LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/redis_client_test.cpp
+  LIBS connmgr_redis connmgr_core
+  LOCK redis-restart)

@@ -1,0 +1,4 @@
+# Socket-free pieces of the PostgreSQL drivers.
+connmgr_test(connmgr_pg_unit_tests LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_params_test.cpp
+  LIBS connmgr_pg connmgr_core)
