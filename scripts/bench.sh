@@ -9,7 +9,7 @@
 #     and vs pgbench -C (a new connection per request) at N = 1, 16.
 #   Redis PING/GET/SET: `connmgr bench` sync and async vs redis-benchmark -c N at N = 1, 16, 64;
 #     pipelined (--pipeline 16, 16 clients) vs redis-benchmark -P 16 -c 16.
-#   The pool microbenchmarks (Google Benchmark, build/release/tests/bench/*) when built.
+#   The pool microbenchmarks (Google Benchmark binaries under build/release/tests) when built.
 #
 # Prints a Markdown table on stdout and writes the same figures as JSON to
 # .run/bench/bench-<time>.json (and .run/bench/latest.json, latest.md).
@@ -209,25 +209,30 @@ done
 # ---- pool microbenchmark ----------------------------------------------------------------
 micro="$work/micro.json"
 echo '[]' > "$micro"
-if [ -d build/release/tests/bench ]; then
+# Google Benchmark binaries among the built tests (tests/bench/*.cmake add them to
+# build/release/tests/); other executables there (pg/redis load drivers) are left alone.
+gbench=()
+if [ -d build/release/tests ]; then
   while IFS= read -r exe; do
-    log "pool microbenchmark $(basename "$exe")"
-    if "$exe" --benchmark_format=json --benchmark_min_time="$micro_min_time" \
-         >"$work/gbench.json" 2>"$work/stderr"; then
-      jq --arg exe "$(basename "$exe")" '[.benchmarks[]
-          | select((.run_type // "iteration") == "iteration")
-          | {binary: $exe, name, real_time, time_unit,
-             cycles_per_second: (.items_per_second // .["cycles/s"] // .cycles_per_second // null)}]' \
-        "$work/gbench.json" > "$work/one.json" \
-        && jq -s 'add' "$micro" "$work/one.json" > "$work/merged.json" && mv "$work/merged.json" "$micro"
-    else
-      log "$(basename "$exe") failed: $(tail -3 "$work/stderr")"
-      fail
-    fi
-  done < <(find build/release/tests/bench -maxdepth 1 -type f -executable | sort)
-else
-  log "no pool microbenchmark in build/release/tests/bench (skipped)"
+    grep -qa -- benchmark_format "$exe" && gbench+=("$exe")
+  done < <(find build/release/tests -maxdepth 2 -type f -executable -name '*bench*' | sort)
 fi
+for exe in "${gbench[@]}"; do
+  log "pool microbenchmark $(basename "$exe")"
+  if "$exe" --benchmark_format=json --benchmark_min_time="$micro_min_time" \
+       >"$work/gbench.json" 2>"$work/stderr"; then
+    jq --arg exe "$(basename "$exe")" '[.benchmarks[]
+        | select((.run_type // "iteration") == "iteration")
+        | {binary: $exe, name, real_time, time_unit,
+           cycles_per_second: (.items_per_second // .["cycles/s"] // .cycles_per_second // null)}]' \
+      "$work/gbench.json" > "$work/one.json" \
+      && jq -s 'add' "$micro" "$work/one.json" > "$work/merged.json" && mv "$work/merged.json" "$micro"
+  else
+    log "$(basename "$exe") failed: $(tail -3 "$work/stderr")"
+    fail
+  fi
+done
+[ ${#gbench[@]} -gt 0 ] || log "no Google Benchmark binary under build/release/tests (pool microbenchmark skipped)"
 
 # ---- report -----------------------------------------------------------------------------
 json_out="$out_dir/bench-$stamp.json"

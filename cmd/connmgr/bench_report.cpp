@@ -1,5 +1,7 @@
 #include "bench_report.hpp"
 
+#include <boost/json/serialize.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -66,6 +68,58 @@ boost::json::object to_json(const bench_report& r) {
     out["throughput_per_second"] = rounded(r.throughput_per_second(), 0.1);
     out["latency_ms"] = std::move(latency);
     out["pool"] = std::move(pool);
+    return out;
+}
+
+namespace {
+
+void write(std::string& out, const boost::json::value& v) {
+    switch (v.kind()) {
+        case boost::json::kind::object: {
+            out += '{';
+            const char* sep = "";
+            for (const auto& [key, value] : v.get_object()) {
+                out += sep;
+                out += boost::json::serialize(boost::json::string(key));
+                out += ':';
+                write(out, value);
+                sep = ",";
+            }
+            out += '}';
+            break;
+        }
+        case boost::json::kind::array: {
+            out += '[';
+            const char* sep = "";
+            for (const auto& e : v.get_array()) {
+                out += sep;
+                write(out, e);
+                sep = ",";
+            }
+            out += ']';
+            break;
+        }
+        case boost::json::kind::double_: {
+            // Up to 12 significant digits, never an exponent for the magnitudes we report.
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.12g", v.get_double());
+            std::string text = buf;
+            if (text.find_first_of("eE") != std::string::npos || !std::isfinite(v.get_double()))
+                text = boost::json::serialize(v);
+            else if (text.find('.') == std::string::npos)
+                text += ".0";  // stays a double for readers that care (10.0, not 10)
+            out += text;
+            break;
+        }
+        default: out += boost::json::serialize(v);
+    }
+}
+
+}  // namespace
+
+std::string serialize(const boost::json::value& v) {
+    std::string out;
+    write(out, v);
     return out;
 }
 

@@ -50,6 +50,10 @@ struct bench_report {
 /// The DESIGN §8 `bench --json` document.
 boost::json::object to_json(const bench_report& r);
 
+/// `v` as compact JSON text with plain decimal numbers ("0.2005", not Boost.JSON's
+/// "2.005E-1"), one line.
+std::string serialize(const boost::json::value& v);
+
 /// The human report, several lines ending in a newline.
 std::string to_text(const bench_report& r);
 

@@ -4,4 +4,6 @@ connmgr_test(bench_integration_tests LABEL integration LOCK connmgr_bench
   LIBS Boost::json)
 if(TARGET connmgr_cli)
   add_dependencies(bench_integration_tests connmgr_cli)
+  target_compile_definitions(bench_integration_tests PRIVATE
+    CONNMGR_CLI_PATH="$<TARGET_FILE:connmgr_cli>")
 endif()

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <atomic>
@@ -163,6 +164,13 @@ TEST(BenchReport, JsonHasTheDesignShape) {
     EXPECT_EQ(j.at("pool").at("max_size").as_uint64(), 20u);
     EXPECT_EQ(rep.timeouts(), 1u);
     EXPECT_EQ(rep.requests_failed(), 1u);
+
+    // Plain decimals, not Boost.JSON's exponent form.
+    EXPECT_EQ(connmgr::bench::serialize(boost::json::value(0.2005)), "0.2005");
+    EXPECT_EQ(connmgr::bench::serialize(boost::json::value(3990.0)), "3990.0");
+    const std::string text = connmgr::bench::serialize(j);
+    EXPECT_EQ(text.find("E-"), std::string::npos) << text;
+    EXPECT_EQ(boost::json::parse(text), boost::json::value(j));
 
     rep.requests_per_client.reset();  // --duration mode
     EXPECT_TRUE(to_json(rep).at("requests_per_client").is_null());
