@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,10 @@ struct bench_case {
     const char* flavour;
     load_plan plan;
 };
+
+void PrintTo(const bench_case& c, std::ostream* os) {
+    *os << c.backend << "/" << c.flavour << "/" << c.plan.name;
+}
 
 std::string case_name(const testing::TestParamInfo<bench_case>& info) {
     return std::string(info.param.backend) + "_" + info.param.flavour + "_" + info.param.plan.name;
