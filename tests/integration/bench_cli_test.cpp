@@ -200,7 +200,7 @@ TEST(BenchCliUsage, BadArgumentsExitTwo) {
 }
 
 // scripts/bench.sh in quick mode, against this build's binary: it completes and writes JSON
-// with every comparison filled in.
+// with every comparison filled in (connmgr's figures and the reference tool's).
 TEST(BenchScript, QuickModeCompletesWithValidJson) {
     if (env("CONNMGR_TEST_PG_URL") == nullptr || env("CONNMGR_TEST_REDIS_URL") == nullptr)
         GTEST_SKIP() << "servers not configured";
@@ -208,7 +208,9 @@ TEST(BenchScript, QuickModeCompletesWithValidJson) {
     ASSERT_NE(source, nullptr);
     const auto r = run("cd '" + std::string(source) + "' && CONNMGR_BIN='" +
                        connmgr_binary().string() + "' bash scripts/bench.sh --quick --no-build");
-    ASSERT_EQ(r.exit_code, 0) << r.out;
+    // 1 = a run had errors (the servers are shared: a concurrent fault test may restart one);
+    // the script must still finish with its table and JSON. Anything else is a script failure.
+    ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << "\n" << r.out;
     EXPECT_NE(r.out.find("| workload | clients |"), std::string::npos) << r.out;
     std::ifstream in(fs::path(source) / ".run" / "bench" / "latest.json");
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
