@@ -287,3 +287,15 @@ TEST(RedisClient, SurvivesAServerRestart) {
         EXPECT_NO_THROW(client.async_command({"PING"}, asio::use_future).get()) << i;
     }
 }
+
+TEST(RedisClient, TlsConnectionsAreReused) {
+    auto url = redis_test::env("CONNMGR_TEST_REDIS_TLS_URL");
+    if (!url) GTEST_SKIP() << "CONNMGR_TEST_REDIS_TLS_URL is not set";
+    io_thread t;
+    redis_client client(make_pools(make_config(*url, unique_name("tls"), 1), t));
+    // An idle TLS connection must not look dead (e.g. unread session tickets).
+    const auto first = client.command({"CLIENT", "ID"}).integer();
+    EXPECT_EQ(client.command({"CLIENT", "ID"}).integer(), first);
+    const auto async_first = client.async_command({"CLIENT", "ID"}, asio::use_future).get();
+    EXPECT_EQ(client.async_command({"CLIENT", "ID"}, asio::use_future).get(), async_first);
+}

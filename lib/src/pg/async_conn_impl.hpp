@@ -75,9 +75,11 @@ private:
     bool send(const query& q);
     void flush_step();
     void read_step();
+    void wait_readable();
     void store(PGresult* r);
     void on_timer(std::uint64_t id);
     void lose(std::string reason);
+    void cancel_finished();
     void finish();
     bool assign_socket() noexcept;
     void release_socket() noexcept;
@@ -95,6 +97,10 @@ private:
     std::unique_ptr<operation> op_;  // the request in flight
     connect_done connect_done_;
     bool connect_timed_out_{false};
+    // A cancel request is still on its way. The operation completes only after it is done:
+    // closing the connection while its cancel is in flight crashes PgBouncer 1.18 (seen here).
+    bool cancel_in_flight_{false};
+    bool finish_deferred_{false};
 };
 
 }  // namespace connmgr::pg::detail

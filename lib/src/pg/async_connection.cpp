@@ -4,10 +4,12 @@
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 
 #include <poll.h>
 
 #include <thread>
+#include <utility>
 
 namespace connmgr::pg {
 
@@ -284,7 +286,12 @@ void async_conn_impl::start_ping(steady_time deadline, std::function<void(error_
 void async_conn_impl::flush_step() {
     int r = PQflush(conn_);
     if (r < 0) return lose(trimmed(PQerrorMessage(conn_)));
-    if (r == 0) return read_step();
+    if (r == 0) {
+        // The answer cannot be there yet unless libpq already holds it (read while flushing):
+        // wait for readability instead of a recv() that would only say EAGAIN.
+        if (PQisBusy(conn_) == 0) return read_step();
+        return wait_readable();
+    }
     // Output is blocked. Wait for read *or* write: a server stuck sending results we do not read
     // would never drain our output (a large pipeline deadlocks on a write-only wait).
     waits_ = 2;
@@ -326,6 +333,10 @@ void async_conn_impl::read_step() {
         }
     }
     if (PQstatus(conn_) != CONNECTION_OK) return lose(trimmed(PQerrorMessage(conn_)));
+    wait_readable();
+}
+
+void async_conn_impl::wait_readable() {
     waits_ = 1;
     sock_.async_wait(asio::posix::stream_descriptor::wait_read,
                      [self = shared_from_this()](error_code ec) {
@@ -353,10 +364,13 @@ void async_conn_impl::on_timer(std::uint64_t id) {
     if (op_->cancel_sent) return lose("no answer after cancelling a statement past query_timeout");
     op_->cancel_sent = true;
     // PQcancel connects to the server and waits for it: keep it off the I/O thread.
-    auto run_cancel = [c = cancel_] {
-        if (!c) return;
-        char err[256];
-        PQcancel(c.get(), err, sizeof err);
+    cancel_in_flight_ = true;
+    auto run_cancel = [c = cancel_, self = shared_from_this()] {
+        if (c) {
+            char err[256];
+            PQcancel(c.get(), err, sizeof err);
+        }
+        asio::post(self->strand_, [self] { self->cancel_finished(); });
     };
     try {
         std::thread(run_cancel).detach();
@@ -379,7 +393,16 @@ void async_conn_impl::lose(std::string reason) {
         finish();
 }
 
+void async_conn_impl::cancel_finished() {
+    cancel_in_flight_ = false;
+    if (std::exchange(finish_deferred_, false)) finish();
+}
+
 void async_conn_impl::finish() {
+    if (cancel_in_flight_) {
+        finish_deferred_ = true;
+        return;
+    }
     ++op_id_;
     timer_.cancel();
     busy_ = false;

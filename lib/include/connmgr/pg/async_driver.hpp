@@ -6,6 +6,20 @@
 /// those of `pg::sync_driver`, except statement_timeout: `query_timeout` is enforced by the
 /// connection itself (a server-side cancel), which also works through PgBouncer.
 ///
+/// Each connection runs its handlers on a strand of the executor it was connected on. Readiness
+/// comes from Asio's edge-triggered reactor; give the pools an executor whose io_context runs on
+/// one thread (the manager's does), as a second thread could take a readiness edge before the
+/// connection waits for it.
+///
+/// Host names are resolved by `PQconnectStartParams` itself, blocking: prefer IP addresses (or
+/// `hostaddr`) for the async pool.
+///
+/// Dead connections: `is_broken()` also reads an idle socket without blocking, so a backend
+/// that was terminated (pg_terminate_backend, server restart) is noticed as soon as its goodbye
+/// arrived; a request on a connection that breaks fails with `errc::connection_lost` and the
+/// connection is discarded. The pools validate idle connections on borrow after
+/// `health_check_interval` (an empty-query round trip).
+///
 /// \par Thread safety
 /// A driver is immutable after construction: its members may be called from many threads at
 /// once. A connection is used by one thread at a time.
