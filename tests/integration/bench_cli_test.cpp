@@ -204,7 +204,11 @@ TEST(BenchCliUsage, BadArgumentsExitTwo) {
 TEST(BenchScript, QuickModeCompletesWithValidJson) {
     if (env("CONNMGR_TEST_PG_URL") == nullptr || env("CONNMGR_TEST_REDIS_URL") == nullptr)
         GTEST_SKIP() << "servers not configured";
+#ifdef CONNMGR_TEST_SOURCE_DIR
+    const char* source = CONNMGR_TEST_SOURCE_DIR;
+#else
     const char* source = env("CONNMGR_SOURCE_DIR");
+#endif
     ASSERT_NE(source, nullptr);
     const auto r = run("cd '" + std::string(source) + "' && CONNMGR_BIN='" +
                        connmgr_binary().string() + "' bash scripts/bench.sh --quick --no-build");
