@@ -19,6 +19,10 @@ echo
 echo "== connmgr config --show-origin (configs/local.yaml)"
 "$connmgr" --config configs/local.yaml config --show-origin
 
+echo
+echo "== connmgr check (configs/local.yaml): open each database's pools and probe it"
+"$connmgr" --config configs/local.yaml check
+
 # A short load through the pools of every local database: 5 s each, sync threads for the
 # PostgreSQL ones and async coroutines for the Redis ones. Each report ends with that run's pool
 # statistics (peak in_use, peak waiters, acquire wait): the pools live in the bench process, so

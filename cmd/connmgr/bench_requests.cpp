@@ -1,6 +1,3 @@
-// Until the manager area lands on this branch there is nothing to run the load through.
-#if __has_include(<connmgr/manager.hpp>)
-
 #include "bench_requests.hpp"
 
 #include <connmgr/error.hpp>
@@ -243,5 +240,3 @@ std::string classify_failure(std::exception_ptr failure) {
 }
 
 }  // namespace connmgr::bench
-
-#endif  // __has_include(<connmgr/manager.hpp>)

@@ -4,9 +4,6 @@
 // Load through the pools of one database: sync clients are threads, async clients are
 // coroutines on the manager's executor. Reports throughput, latency percentiles, errors by
 // name and the pool's peaks and waits (DESIGN §8).
-// Until the manager area lands on this branch there is nothing to run the load through.
-#if __has_include(<connmgr/manager.hpp>)
-
 #include "bench_progress.hpp"
 #include "bench_report.hpp"
 #include "bench_requests.hpp"
@@ -299,5 +296,3 @@ CONNMGR_COMMAND(bench, synopsis,
                 run_bench);
 
 }  // namespace connmgr::cli
-
-#endif  // __has_include(<connmgr/manager.hpp>)

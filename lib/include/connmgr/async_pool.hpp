@@ -10,6 +10,11 @@
 /// waiting async_acquire honours per-operation cancellation (its cancellation slot) and then
 /// completes with operation_aborted, leaving nothing behind.
 ///
+/// Waiters are served strictly FIFO (a returned connection is handed to the oldest waiter);
+/// at most two connects run at once; a waiting operation keeps outstanding work on the
+/// caller's executor until its completion is posted. Waiter deadlines and the sweep use real
+/// time (steady_timer) even when Clock is a test clock.
+///
 /// \par Thread safety
 /// Every member is safe to call from any thread at once, except that close() blocks and must not
 /// be called from a thread running the pool's executor (leases that thread would return could
@@ -190,13 +195,17 @@ private:
               work(boost::asio::get_associated_executor(handler, pool_ex)) {}
         void complete(error_code ec, lease<Driver> l) override {
             auto ex = work.get_executor();
-            boost::asio::post(ex, [h = std::move(handler), ec, l = std::move(l)]() mutable {
-                // The cancellation hook must not outlive the operation.
-                auto slot = boost::asio::get_associated_cancellation_slot(h);
-                if (slot.is_connected()) slot.clear();
-                std::move(h)(ec, std::move(l));
-            });
-            work.reset();
+            // The work guard travels with the completion and is released on the caller's
+            // executor: resetting it here, after the post, could touch an io_context the
+            // caller already destroyed once the handler ran (found by ASan).
+            boost::asio::post(
+                ex, [h = std::move(handler), ec, l = std::move(l), g = std::move(work)]() mutable {
+                    // The cancellation hook must not outlive the operation.
+                    auto slot = boost::asio::get_associated_cancellation_slot(h);
+                    if (slot.is_connected()) slot.clear();
+                    std::move(h)(ec, std::move(l));
+                    g.reset();
+                });
         }
         Handler handler;
         boost::asio::executor_work_guard<executor> work;

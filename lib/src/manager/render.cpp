@@ -1,0 +1,218 @@
+// JSON and Prometheus renderings of manager_stats and health.
+#include <connmgr/health.hpp>
+#include <connmgr/manager_stats.hpp>
+
+#include <boost/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+namespace connmgr {
+
+namespace {
+
+boost::json::array strings(const std::vector<std::string>& v) {
+    boost::json::array a;
+    for (const auto& s : v) a.emplace_back(s);
+    return a;
+}
+
+std::string join(const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& p : parts) out += (out.empty() ? "" : ",") + p;
+    return out;
+}
+
+// Label values escape backslash, double quote and newline (exposition format 0.0.4).
+std::string escape_label(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
+    }
+    return out;
+}
+
+std::string number(double v) {
+    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    if (std::isnan(v)) return "NaN";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+std::string number(std::uint64_t v) { return std::to_string(v); }
+
+class exposition {
+public:
+    void family(const char* name, const char* type, const char* help) {
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        out_ += help;
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += ' ';
+        out_ += type;
+        out_ += '\n';
+    }
+    void sample(const std::string& name, const std::string& labels, const std::string& value) {
+        out_ += name + "{" + labels + "} " + value + "\n";
+    }
+    std::string take() { return std::move(out_); }
+
+private:
+    std::string out_;
+};
+
+std::string pool_labels(const pool_stats& p) {
+    return "database=\"" + escape_label(join(p.databases)) + "\",backend=\"" +
+           escape_label(p.backend) + "\",flavour=\"" + to_string(p.flavour) + "\"";
+}
+
+}  // namespace
+
+std::string to_json(const manager_stats& s) {
+    boost::json::array pools;
+    for (const auto& p : s.pools) {
+        boost::json::object buckets;
+        boost::json::array hist;
+        for (std::size_t i = 0; i < p.wait_buckets_le.size() && i < p.wait_buckets.size(); ++i)
+            hist.push_back(boost::json::object{
+                {"le", std::isinf(p.wait_buckets_le[i]) ? boost::json::value("+Inf")
+                                                        : boost::json::value(p.wait_buckets_le[i])},
+                {"count", p.wait_buckets[i]}});
+        pools.push_back(boost::json::object{
+            {"databases", strings(p.databases)},
+            {"url", p.url},
+            {"backend", p.backend},
+            {"flavour", to_string(p.flavour)},
+            {"max_size", p.max_size},
+            {"open", p.open},
+            {"idle", p.idle},
+            {"in_use", p.in_use},
+            {"connecting", p.connecting},
+            {"waiters", p.waiters},
+            {"created_total", p.created_total},
+            {"closed_total", p.closed_total},
+            {"acquired_total", p.acquired_total},
+            {"timeouts_total", p.timeouts_total},
+            {"connect_failures_total", p.connect_failures_total},
+            {"wait_seconds_sum", p.wait_seconds_sum},
+            {"wait_seconds_max", p.wait_seconds_max},
+            {"wait_seconds_buckets", std::move(hist)},
+            {"utilization", p.utilization},
+            {"references", strings(p.references)},
+            {"breaker", to_string(p.breaker)},
+        });
+    }
+    boost::json::object databases;
+    for (const auto& d : s.databases) {
+        boost::json::object o{{"backend", d.backend},
+                              {"url", d.url},
+                              {"open", d.open},
+                              {"references", strings(d.references)}};
+        o["healthy"] = d.healthy ? boost::json::value(*d.healthy) : boost::json::value(nullptr);
+        databases[d.name] = std::move(o);
+    }
+    return boost::json::serialize(
+        boost::json::object{{"pools", std::move(pools)}, {"databases", std::move(databases)}});
+}
+
+std::string to_json(const health& h) {
+    boost::json::object databases;
+    for (const auto& d : h.databases) {
+        databases[d.name] = boost::json::object{
+            {"healthy", d.healthy},
+            {"backend", to_string(d.backend)},
+            {"url", d.url},
+            {"latency_ms", std::round(d.latency.count() * 1000.0) / 1000.0},
+            {"error", d.healthy ? boost::json::value(nullptr) : boost::json::value(d.error)},
+        };
+    }
+    return boost::json::serialize(boost::json::object{
+        {"overall_healthy", h.overall_healthy},
+        {"total_databases", h.total_databases},
+        {"healthy_databases", h.healthy_databases},
+        {"databases", std::move(databases)},
+    });
+}
+
+std::string to_prometheus(const manager_stats& s) {
+    exposition e;
+    e.family("connmgr_pool_connections", "gauge", "Connections of a pool by state.");
+    for (const auto& p : s.pools) {
+        const auto l = pool_labels(p);
+        e.sample("connmgr_pool_connections", l + ",state=\"idle\"", number(std::uint64_t{p.idle}));
+        e.sample("connmgr_pool_connections", l + ",state=\"in_use\"",
+                 number(std::uint64_t{p.in_use}));
+        e.sample("connmgr_pool_connections", l + ",state=\"connecting\"",
+                 number(std::uint64_t{p.connecting}));
+    }
+    auto gauge = [&](const char* name, const char* type, const char* help, auto field) {
+        e.family(name, type, help);
+        for (const auto& p : s.pools) e.sample(name, pool_labels(p), field(p));
+    };
+    gauge("connmgr_pool_max_size", "gauge", "Hard cap on a pool's connections.",
+          [](const pool_stats& p) { return number(std::uint64_t{p.max_size}); });
+    gauge("connmgr_pool_waiters", "gauge", "Acquirers queued for a connection.",
+          [](const pool_stats& p) { return number(std::uint64_t{p.waiters}); });
+    gauge("connmgr_pool_acquire_total", "counter", "Connections handed out.",
+          [](const pool_stats& p) { return number(p.acquired_total); });
+    gauge("connmgr_pool_acquire_timeouts_total", "counter",
+          "Acquires that gave up at their deadline.",
+          [](const pool_stats& p) { return number(p.timeouts_total); });
+
+    e.family("connmgr_pool_wait_seconds", "histogram", "Time acquirers waited for a connection.");
+    for (const auto& p : s.pools) {
+        const auto l = pool_labels(p);
+        std::uint64_t count = 0;
+        bool has_inf = false;
+        for (std::size_t i = 0; i < p.wait_buckets_le.size() && i < p.wait_buckets.size(); ++i) {
+            has_inf = has_inf || std::isinf(p.wait_buckets_le[i]);
+            count = p.wait_buckets[i];
+            e.sample("connmgr_pool_wait_seconds_bucket",
+                     l + ",le=\"" + number(p.wait_buckets_le[i]) + "\"", number(count));
+        }
+        if (!has_inf) {
+            count = std::max(count, p.acquired_total);
+            e.sample("connmgr_pool_wait_seconds_bucket", l + ",le=\"+Inf\"", number(count));
+        }
+        e.sample("connmgr_pool_wait_seconds_sum", l, number(p.wait_seconds_sum));
+        e.sample("connmgr_pool_wait_seconds_count", l, number(count));
+    }
+    gauge("connmgr_pool_connections_created_total", "counter", "Connections opened.",
+          [](const pool_stats& p) { return number(p.created_total); });
+    gauge("connmgr_pool_connections_closed_total", "counter", "Connections closed.",
+          [](const pool_stats& p) { return number(p.closed_total); });
+
+    e.family("connmgr_database_up", "gauge",
+             "1 if the database's last health probe succeeded (open databases: breaker closed).");
+    for (const auto& d : s.databases) {
+        if (!d.healthy && !d.open) continue;
+        bool up = true;
+        if (d.healthy) {
+            up = *d.healthy;
+        } else {
+            for (const auto& p : s.pools)
+                for (const auto& n : p.databases)
+                    if (n == d.name && p.breaker == breaker_state::open) up = false;
+        }
+        e.sample(
+            "connmgr_database_up",
+            "database=\"" + escape_label(d.name) + "\",backend=\"" + escape_label(d.backend) + "\"",
+            up ? "1" : "0");
+    }
+    gauge("connmgr_circuit_open", "gauge", "1 while the pool's circuit breaker is open.",
+          [](const pool_stats& p) { return p.breaker == breaker_state::open ? "1" : "0"; });
+    return e.take();
+}
+
+}  // namespace connmgr
