@@ -22,3 +22,17 @@ echo "== connmgr config --show-origin (configs/local.yaml)"
 echo
 echo "== connmgr check (configs/local.yaml): open each database's pools and probe it"
 "$connmgr" --config configs/local.yaml check
+
+# A short load through the pools of every local database: 5 s each, sync threads for the
+# PostgreSQL ones and async coroutines for the Redis ones. Each report ends with that run's pool
+# statistics (peak in_use, peak waiters, acquire wait): the pools live in the bench process, so
+# they are printed by it (`connmgr stats` shows the pools of a running `connmgr serve`).
+echo
+for db in app app_bouncer main knowledge; do
+  flavour=sync
+  case $db in main|knowledge) flavour=async ;; esac
+  echo "== connmgr bench $db --clients 8 --duration 5s --flavour $flavour"
+  "$connmgr" --config configs/local.yaml bench "$db" --clients 8 --duration 5s --flavour "$flavour" \
+    || echo "connmgr bench $db: exit status $? (errors above)"
+  echo
+done

@@ -1,0 +1,24 @@
+#pragma once
+// Async clients for `connmgr bench`: one coroutine per client on a given executor (the
+// manager's), the same loop and tallies as run_sync().
+//
+// \par Thread safety
+// run_async() blocks the calling thread until every coroutine has finished; the coroutines run
+// on `executor` and must not be waited for from its own thread.
+
+#include "bench_runner.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+namespace connmgr::bench {
+
+/// One round trip carrying `n` commands; completes by throwing on failure.
+using async_request = std::function<boost::asio::awaitable<void>(std::size_t n)>;
+
+/// `make_client(i)` is called on the caller's thread before the start.
+run_result run_async(const run_plan& plan, const boost::asio::any_io_executor& executor,
+                     const std::function<async_request(std::size_t client)>& make_client,
+                     const error_classifier& classify, const run_observer& observe);
+
+}  // namespace connmgr::bench

@@ -1,0 +1,60 @@
+#pragma once
+// What `connmgr bench` reports: counts, latency, the pool's view, as text or DESIGN §8 JSON.
+//
+// \par Thread safety
+// Plain values and pure functions: build a report on one thread, then read it from any.
+
+#include "bench_histogram.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace connmgr::bench {
+
+/// The pool's side of a run, from the manager's statistics.
+struct pool_figures {
+    std::size_t max_size{0};
+    std::size_t peak_in_use{0};   ///< highest in_use seen by the sampler during the run
+    std::size_t peak_waiters{0};  ///< highest waiters seen by the sampler during the run
+    double wait_seconds_sum{0};   ///< from the pool's final statistics
+    double wait_seconds_max{0};   ///< from the pool's final statistics
+};
+
+struct bench_report {
+    std::string database;
+    std::string backend;  ///< "postgres", "redis", "falkordb"
+    std::string flavour;  ///< "sync", "async"
+    std::string command;  ///< as given, for the text report
+    std::size_t clients{0};
+    std::size_t pipeline{1};  ///< commands per round trip
+    /// `--requests`; empty in `--duration` mode (JSON null).
+    std::optional<std::uint64_t> requests_per_client;
+    std::uint64_t requests_ok{0};
+    std::map<std::string, std::uint64_t> errors;  ///< failed requests by errc name
+    double duration_seconds{0};
+    latency_histogram latency;  ///< of successful round trips, in nanoseconds
+    pool_figures pool;
+
+    std::uint64_t requests_failed() const noexcept;
+    /// Failed by `acquire_timeout`.
+    std::uint64_t timeouts() const noexcept;
+    /// Successful requests (commands, pipelined ones counted one by one) per second.
+    double throughput_per_second() const noexcept;
+};
+
+/// The DESIGN §8 `bench --json` document.
+boost::json::object to_json(const bench_report& r);
+
+/// `v` as compact JSON text with plain decimal numbers ("0.2005", not Boost.JSON's
+/// "2.005E-1"), one line.
+std::string serialize(const boost::json::value& v);
+
+/// The human report, several lines ending in a newline.
+std::string to_text(const bench_report& r);
+
+}  // namespace connmgr::bench

@@ -1,0 +1,298 @@
+// connmgr bench NAME [--clients N] [--requests N | --duration 10s] [--flavour sync|async]
+//                    [--command "SELECT 1"] [--pipeline N] [--no-warmup] [--json]
+//
+// Load through the pools of one database: sync clients are threads, async clients are
+// coroutines on the manager's executor. Reports throughput, latency percentiles, errors by
+// name and the pool's peaks and waits (DESIGN §8).
+#include "bench_progress.hpp"
+#include "bench_report.hpp"
+#include "bench_requests.hpp"
+#include "command.hpp"
+
+#include <connmgr/error.hpp>
+#include <connmgr/manager.hpp>
+#include <connmgr/manager_stats.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+namespace connmgr::cli {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+constexpr std::string_view synopsis =
+    "NAME [--clients N] [--requests N | --duration 10s] [--flavour sync|async] "
+    "[--command \"SELECT 1\"] [--pipeline N] [--no-warmup] [--json]";
+
+struct bench_args {
+    std::string database;
+    std::size_t clients{1};
+    std::uint64_t requests{0};  // per client; 0 = run for `duration`
+    std::chrono::nanoseconds duration{10s};
+    flavour kind{flavour::sync};
+    std::optional<std::string> command;
+    std::size_t pipeline{1};
+    bool warmup{true};
+    bool json{false};
+};
+
+std::uint64_t parse_count(std::string_view option, const std::string& text, std::uint64_t min) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || v < min)
+        throw usage_error(std::string(option) + " expects a whole number >= " +
+                          std::to_string(min) + ", got '" + text + "'");
+    return v;
+}
+
+// "250ms", "10s", "2m", "1h" or a bare number of seconds ("2.5").
+std::chrono::nanoseconds parse_duration(const std::string& text) {
+    double value = 0;
+    const char* first = text.data();
+    const char* last = text.data() + text.size();
+    const auto [end, ec] = std::from_chars(first, last, value);
+    const std::string_view unit(end, static_cast<std::size_t>(last - end));
+    double scale = 0;
+    if (unit.empty() || unit == "s")
+        scale = 1;
+    else if (unit == "ms")
+        scale = 1e-3;
+    else if (unit == "m")
+        scale = 60;
+    else if (unit == "h")
+        scale = 3600;
+    if (ec != std::errc{} || scale == 0 || !(value > 0))
+        throw usage_error("--duration expects a positive duration such as 10s or 500ms, got '" +
+                          text + "'");
+    return std::chrono::nanoseconds{static_cast<std::int64_t>(value * scale * 1e9)};
+}
+
+bench_args parse(const std::vector<std::string>& args) {
+    bench_args out;
+    bool requests_given = false;
+    bool duration_given = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string arg = args[i];
+        std::optional<std::string> inline_value;
+        if (const auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+            inline_value = arg.substr(eq + 1);
+            arg.resize(eq);
+        }
+        auto value = [&]() -> std::string {
+            if (inline_value) return *inline_value;
+            if (i + 1 >= args.size()) throw usage_error(arg + " needs a value");
+            return args[++i];
+        };
+        if (arg == "--clients") {
+            out.clients = static_cast<std::size_t>(parse_count(arg, value(), 1));
+        } else if (arg == "--requests") {
+            out.requests = parse_count(arg, value(), 1);
+            requests_given = true;
+        } else if (arg == "--duration") {
+            out.duration = parse_duration(value());
+            duration_given = true;
+        } else if (arg == "--flavour" || arg == "--flavor") {
+            const std::string f = value();
+            if (f == "sync")
+                out.kind = flavour::sync;
+            else if (f == "async")
+                out.kind = flavour::async;
+            else
+                throw usage_error("--flavour must be sync or async, got '" + f + "'");
+        } else if (arg == "--command") {
+            out.command = value();
+            if (out.command->find_first_not_of(" \t") == std::string::npos)
+                throw usage_error("--command must not be empty");
+        } else if (arg == "--pipeline") {
+            out.pipeline = static_cast<std::size_t>(parse_count(arg, value(), 1));
+        } else if (arg == "--no-warmup" && !inline_value) {
+            out.warmup = false;
+        } else if (arg == "--json" && !inline_value) {
+            out.json = true;
+        } else if (!arg.empty() && arg[0] == '-') {
+            throw usage_error("unknown option '" + args[i] + "'");
+        } else if (out.database.empty()) {
+            out.database = arg;
+        } else {
+            throw usage_error("one database NAME expected, got '" + out.database + "' and '" + arg +
+                              "'");
+        }
+    }
+    if (out.database.empty()) throw usage_error("missing database NAME");
+    if (requests_given && duration_given)
+        throw usage_error("--requests and --duration exclude each other");
+    return out;
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+    std::vector<std::string> words;
+    std::istringstream in(text);
+    for (std::string w; in >> w;) words.push_back(std::move(w));
+    return words;
+}
+
+/// Where async clients run: the manager's executor when it offers one, else the executor of
+/// the database's async pool (the manager's I/O thread too), else an io_context of our own.
+class async_context {
+public:
+    async_context(manager& m, const std::optional<asio::any_io_executor>& pool_executor) {
+        init(m, pool_executor);
+    }
+    ~async_context() {
+        if (guard_) guard_->reset();
+    }
+    const asio::any_io_executor& executor() const { return executor_; }
+
+private:
+    template <class Manager>
+    void init(Manager& m, const std::optional<asio::any_io_executor>& pool_executor) {
+        if constexpr (requires { m.executor(); }) {
+            executor_ = m.executor();
+        } else if (pool_executor) {
+            executor_ = *pool_executor;
+        } else {
+            own_.emplace();
+            guard_.emplace(own_->get_executor());
+            thread_ = std::jthread([this] { own_->run(); });
+            executor_ = own_->get_executor();
+        }
+    }
+
+    std::optional<asio::io_context> own_;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
+    std::jthread thread_;
+    asio::any_io_executor executor_;
+};
+
+/// The statistics of NAME's pool of one flavour, if that pool is open: from the client's
+/// pools when it exposes them, else from the manager's statistics.
+std::optional<pool_stats> find_pool(manager& m, const bench::request_factories& factories,
+                                    const std::string& database, flavour f) {
+    if (factories.pool_stats_of) return factories.pool_stats_of(f);
+    manager_stats s = m.stats();
+    for (auto& p : s.pools) {
+        if (p.flavour != f) continue;
+        if (std::find(p.databases.begin(), p.databases.end(), database) != p.databases.end())
+            return std::move(p);
+    }
+    return std::nullopt;
+}
+
+int run_bench(const global_options& globals, const std::vector<std::string>& raw) {
+    const bench_args args = parse(raw);
+    loaded_config loaded = load(globals);
+    const auto db = loaded.config.databases.find(args.database);
+    if (db == loaded.config.databases.end()) {
+        std::string known;
+        for (const auto& [name, _] : loaded.config.databases)
+            known += (known.empty() ? "" : ", ") + name;
+        throw config_error("unknown database '" + args.database +
+                           "' (configured: " + (known.empty() ? "none" : known) + ")");
+    }
+    const backend kind = db->second.kind();
+    const pool_options& options =
+        args.kind == flavour::sync ? db->second.sync_pool : db->second.async_pool;
+
+    manager& m = manager::instance();
+    m.configure(loaded.config);
+
+    bench::bench_report report;
+    report.database = args.database;
+    report.backend = std::string(to_string(kind));
+    report.flavour = to_string(args.kind);
+    report.clients = args.clients;
+    report.pipeline = args.pipeline;
+    if (args.requests > 0) report.requests_per_client = args.requests;
+
+    bench::request_factories factories;
+    if (kind == backend::postgres) {
+        report.command = args.command.value_or("SELECT 1");
+        factories = bench::postgres_requests(m, args.database, report.command);
+    } else {
+        report.command = args.command.value_or("PING");
+        factories = bench::redis_requests(m, args.database, split_words(report.command));
+    }
+
+    std::optional<async_context> async;
+    if (args.kind == flavour::async)
+        async.emplace(m, factories.pool_executor ? factories.pool_executor() : std::nullopt);
+    auto run = [&](const bench::run_plan& plan, const bench::run_observer& observe) {
+        return args.kind == flavour::sync
+                   ? bench::run_sync(plan, factories.sync, bench::classify_failure, observe)
+                   : bench::run_async(plan, async->executor(), factories.async,
+                                      bench::classify_failure, observe);
+    };
+
+    // Warm-up: open as many connections as the run will use (pgbench, too, connects before it
+    // starts its clock) by holding that many leases at once.
+    double wait_sum_before = 0;
+    if (args.warmup) {
+        const std::size_t k =
+            std::min<std::size_t>(args.clients, std::max<std::size_t>(options.max_size, 1));
+        if (args.kind == flavour::sync)
+            factories.warm_sync(k);
+        else
+            factories.warm_async(k, async->executor());
+        if (auto p = find_pool(m, factories, args.database, args.kind))
+            wait_sum_before = p->wait_seconds_sum;
+    }
+
+    const bench::run_plan plan{.clients = args.clients,
+                               .requests_per_client = args.requests,
+                               .duration = args.duration,
+                               .pipeline = args.pipeline};
+    bench::progress_bar progress(bench::progress_bar::stderr_is_terminal(),
+                                 args.requests * args.clients, args.duration);
+    std::size_t peak_in_use = 0;
+    std::size_t peak_waiters = 0;
+    const auto observe = [&](std::uint64_t done, std::uint64_t failed,
+                             std::chrono::nanoseconds elapsed) {
+        if (auto p = find_pool(m, factories, args.database, args.kind)) {
+            peak_in_use = std::max(peak_in_use, p->in_use);
+            peak_waiters = std::max(peak_waiters, p->waiters);
+        }
+        progress.update(done, failed, elapsed);
+    };
+    bench::run_result result = run(plan, observe);
+    progress.finish();
+
+    report.requests_ok = result.ok;
+    report.errors = std::move(result.errors);
+    report.duration_seconds = std::chrono::duration<double>(result.elapsed).count();
+    report.latency = std::move(result.latency);
+    report.pool.max_size = options.max_size;
+    report.pool.peak_in_use = peak_in_use;
+    report.pool.peak_waiters = peak_waiters;
+    if (auto p = find_pool(m, factories, args.database, args.kind)) {
+        report.pool.max_size = p->max_size;
+        report.pool.wait_seconds_sum = std::max(0.0, p->wait_seconds_sum - wait_sum_before);
+        report.pool.wait_seconds_max = p->wait_seconds_max;
+    }
+
+    if (args.json)
+        std::cout << bench::serialize(bench::to_json(report)) << std::endl;
+    else
+        std::cout << bench::to_text(report) << std::flush;
+    // Close the pools before exit (a connect still running on a pool thread must not race
+    // the process's exit handlers, OpenSSL's among them).
+    m.close_all();
+    async.reset();
+    return report.requests_failed() > 0 ? exit_failure : exit_ok;
+}
+
+}  // namespace
+
+CONNMGR_COMMAND(bench, synopsis,
+                "load through the pools: throughput, latency p50/p95/p99/max, errors, pool peaks",
+                run_bench);
+
+}  // namespace connmgr::cli

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark of DESIGN §10, in one run on this machine: every connmgr figure
+# beside its reference tool's and their ratio (connmgr / reference, throughput).
+#
+#   scripts/bench.sh [--quick] [--no-build]
+#
+#   PostgreSQL SELECT 1: `connmgr bench` sync, async, async pipelined (16 per round trip)
+#     vs pgbench -n -f select1.sql -c N -j 2 (simple and -M prepared) at N = 1, 16, 64,
+#     and vs pgbench -C (a new connection per request) at N = 1, 16.
+#   Redis PING/GET/SET: `connmgr bench` sync and async vs redis-benchmark -c N at N = 1, 16, 64;
+#     pipelined (--pipeline 16, 16 clients) vs redis-benchmark -P 16 -c 16.
+#   The pool microbenchmarks (Google Benchmark binaries under build/release/tests) when built.
+#
+# Prints a Markdown table on stdout and writes the same figures as JSON to
+# .run/bench/bench-<time>.json (and .run/bench/latest.json, latest.md).
+# Takes about 4 minutes; --quick or CONNMGR_BENCH_QUICK=1 makes every run ~1 s (CI).
+# CONNMGR_BENCH_SECONDS overrides the length of one PostgreSQL run (default 4) and
+# CONNMGR_BENCH_REDIS_SECONDS that of one Redis run (default 3).
+# Starts the local servers (scripts/services.sh) when they are not up, and then stops them at
+# the end; servers that were already up are left running.
+# Exit status: 0, or 1 when a run failed, produced errors or unparseable output.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+quick=${CONNMGR_BENCH_QUICK:-}
+build=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+  shift
+done
+
+for tool in jq pgbench redis-benchmark; do
+  command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh; jq: apt-get install jq)"
+done
+
+if [ -n "$quick" ]; then
+  pg_seconds=1 redis_seconds=1 micro_min_time=0.05
+else
+  pg_seconds=${CONNMGR_BENCH_SECONDS:-4} redis_seconds=${CONNMGR_BENCH_REDIS_SECONDS:-3}
+  micro_min_time=0.5
+fi
+clients_list=(1 16 64)
+pipeline=16
+
+# ---- build ------------------------------------------------------------------------------
+if [ "$build" = 1 ]; then
+  log "building the release preset"
+  cmake --preset release >/dev/null
+  if ! cmake --build --preset release -j "${CONNMGR_BUILD_JOBS:-$(nproc)}" \
+       | { grep -vE '^\[[0-9]+/[0-9]+\] ' || true; }; then
+    die "release build failed"
+  fi
+fi
+connmgr=${CONNMGR_BIN:-build/release/cmd/connmgr/connmgr}
+[ -x "$connmgr" ] || die "$connmgr not built (run without --no-build)"
+
+# ---- servers ----------------------------------------------------------------------------
+started=()
+stop_started() {
+  if [ ${#started[@]} -gt 0 ]; then bash scripts/services.sh stop "${started[@]}" || true; fi
+}
+trap stop_started EXIT
+for s in postgres redis; do
+  if ! bash scripts/services.sh status "$s" >/dev/null 2>&1; then
+    bash scripts/services.sh start "$s" || die "could not start $s"
+    started+=("$s")
+  fi
+done
+eval "$(bash scripts/services.sh env)"
+
+# ---- configuration ----------------------------------------------------------------------
+# The databases of configs/local.yaml; each run sizes its pool (both flavours) to its client
+# count through CONNMGR_* overrides, as pgbench opens one connection per client.
+config=${CONNMGR_BENCH_CONFIG:-configs/local.yaml}
+pg_db=${CONNMGR_BENCH_PG_DB:-app}
+redis_db=${CONNMGR_BENCH_REDIS_DB:-main}
+[ -f "$config" ] || die "$config not found"
+
+out_dir=.run/bench
+mkdir -p "$out_dir"
+stamp=$(date -u +%Y%m%d-%H%M%S)
+work=$(mktemp -d "$out_dir/tmp.XXXXXX")
+trap 'rm -rf "$work"; stop_started' EXIT
+echo 'SELECT 1;' > "$work/select1.sql"
+rows="$work/rows.jsonl"
+: > "$rows"
+# Runs happen in subshells ($(...)), so failures are counted in a file.
+fail() { echo x >> "$work/failures"; }
+
+# One `connmgr bench --json` run; prints its JSON (or nothing when it produced none).
+connmgr_bench() {  # DB CLIENTS SECONDS FLAVOUR PIPELINE COMMAND
+  local db=$1 clients=$2 seconds=$3 flavour=$4 pipe=$5 command=$6 up json rc=0
+  up=$(echo "$db" | tr '[:lower:]' '[:upper:]')
+  json=$(env "CONNMGR_DATABASES__${up}__POOL__MAX_SIZE=$clients" \
+             "CONNMGR_DATABASES__${up}__POOL__SYNC__MAX_SIZE=$clients" \
+             "CONNMGR_DATABASES__${up}__POOL__ASYNC__MAX_SIZE=$clients" \
+         "$connmgr" --config "$config" bench "$db" --clients "$clients" --duration "${seconds}s" \
+           --flavour "$flavour" --pipeline "$pipe" --command "$command" --json \
+           2>"$work/stderr") || rc=$?
+  if ! echo "$json" | jq -e 'has("requests_ok")' >/dev/null 2>&1; then
+    log "connmgr bench $db $flavour c=$clients '$command' failed (exit $rc): $(tail -3 "$work/stderr")"
+    fail
+    echo 'null'
+    return
+  fi
+  if [ "$rc" != 0 ]; then
+    log "connmgr bench $db $flavour c=$clients '$command' had errors: $(echo "$json" | jq -c .errors)"
+    fail
+  fi
+  echo "$json"
+}
+
+# Appends one comparison row.
+row() {  # SECTION WORKLOAD CLIENTS CONNMGR_JSON REF_TOOL REF_COMMAND REF_TPS [REF_P50_MS REF_P99_MS]
+  jq -nc --arg section "$1" --arg workload "$2" --argjson clients "$3" --argjson connmgr "$4" \
+    --arg tool "$5" --arg command "$6" --arg tps "$7" --arg p50 "${8:-}" --arg p99 "${9:-}" '
+    ($tps | tonumber? // null) as $ref
+    | {section: $section, workload: $workload, clients: $clients, connmgr: $connmgr,
+       reference: {tool: $tool, command: $command, throughput_per_second: $ref,
+                   p50_ms: ($p50 | tonumber? // null), p99_ms: ($p99 | tonumber? // null)},
+       ratio: (if $connmgr != null and $ref != null and $ref > 0
+               then ($connmgr.throughput_per_second / $ref * 10000 | round / 10000) else null end)}' \
+    >> "$rows"
+}
+
+# ---- PostgreSQL -------------------------------------------------------------------------
+pg_host=127.0.0.1 pg_port=55432 pg_user=connmgr pg_name=connmgr_test
+pgbench_tps() {  # CLIENTS SECONDS EXTRA...  -> tps (one retry: the server is shared)
+  local clients=$1 seconds=$2 attempt tps; shift 2
+  for attempt in 1 2; do
+    PGPASSWORD=connmgr-secret pgbench -h $pg_host -p $pg_port -U $pg_user -n \
+      -f "$work/select1.sql" -c "$clients" -j 2 -T "$seconds" "$@" $pg_name >"$work/pgbench.log" 2>&1 || true
+    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.log" | head -n1)
+    if [ -n "$tps" ]; then echo "$tps"; return 0; fi
+    log "pgbench -c $clients $* (attempt $attempt): $(grep -m2 -iE 'error|fatal' "$work/pgbench.log" | tr '\n' ' ')"
+  done
+  return 1
+}
+pgbench_cmd() { echo "pgbench -n -f select1.sql -c $1 -j 2 -T $2${3:+ $3}"; }
+
+for n in "${clients_list[@]}"; do
+  log "PostgreSQL SELECT 1, $n client(s)"
+  simple=$(pgbench_tps "$n" "$pg_seconds") || true
+  prepared=$(pgbench_tps "$n" "$pg_seconds" -M prepared) || true
+  [ -n "$simple" ] && [ -n "$prepared" ] || { log "pgbench failed at c=$n"; fail; }
+  sync=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" sync 1 "SELECT 1")
+  async=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" async 1 "SELECT 1")
+  piped=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" async $pipeline "SELECT 1")
+  for f in sync async; do
+    j=$sync; [ $f = async ] && j=$async
+    row postgres "SELECT 1, $f" "$n" "$j" "pgbench simple" "$(pgbench_cmd "$n" "$pg_seconds")" "$simple"
+    row postgres "SELECT 1, $f" "$n" "$j" "pgbench prepared" "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" "$prepared"
+  done
+  row postgres "SELECT 1, async pipeline $pipeline" "$n" "$piped" "pgbench prepared" \
+    "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" "$prepared"
+  if [ "$n" -le 16 ]; then
+    fresh=$(pgbench_tps "$n" "$pg_seconds" -C) || true
+    row postgres "SELECT 1, sync (pooled)" "$n" "$sync" "pgbench -C (new connection per request)" \
+      "$(pgbench_cmd "$n" "$pg_seconds" -C)" "$fresh"
+  fi
+done
+
+# ---- Redis ------------------------------------------------------------------------------
+redis_port=56379
+key="connmgr:bench:$$"
+declare -A redis_command=([PING]="PING" [GET]="GET $key" [SET]="SET $key xxx")
+# redis-benchmark needs a request count: aim at ~redis_seconds per test at this machine's rate.
+redis_requests() {  # CLIENTS PIPELINE
+  local rate=20000
+  [ "$1" -gt 1 ] && rate=50000
+  [ "$2" -gt 1 ] && rate=500000
+  echo $((rate * redis_seconds))
+}
+# redis-benchmark --csv: the -q figures plus latency percentiles, one line per test.
+redis_reference() {  # CLIENTS PIPELINE -> lines "TEST rps p50 p99"
+  local requests
+  requests=$(redis_requests "$1" "$2")
+  redis-benchmark -h 127.0.0.1 -p $redis_port -t ping,set,get -c "$1" -n "$requests" -P "$2" --csv 2>/dev/null \
+    | tr -d '"' | awk -F, 'NR > 1 { print $1, $2, $5, $7 }'
+}
+redis_ref_cmd() {
+  local p=""; [ "$2" -gt 1 ] && p=" -P $2"
+  echo "redis-benchmark -p $redis_port -t ping,set,get -c $1 -n $(redis_requests "$1" "$2")$p"
+}
+
+"$connmgr" --config "$config" bench "$redis_db" --clients 1 --requests 1 --command "SET $key xxx" --json >/dev/null 2>&1 || true
+for n in "${clients_list[@]}" "pipelined"; do
+  clients=$n pipe=1 label=""
+  if [ "$n" = pipelined ]; then clients=16 pipe=$pipeline label=", pipeline $pipeline"; fi
+  log "Redis PING/GET/SET, $clients client(s)$label"
+  ref=$(redis_reference "$clients" "$pipe") || true
+  [ -n "$ref" ] || { log "redis-benchmark failed at c=$clients"; fail; }
+  for cmd in PING GET SET; do
+    ref_name=$cmd; [ $cmd = PING ] && ref_name=PING_MBULK
+    read -r _ rps p50 p99 < <(echo "$ref" | awk -v t="$ref_name" '$1 == t' ; echo) || true
+    for f in sync async; do
+      j=$(connmgr_bench "$redis_db" "$clients" "$redis_seconds" $f "$pipe" "${redis_command[$cmd]}")
+      row redis "$cmd, $f$label" "$clients" "$j" "redis-benchmark $ref_name" \
+        "$(redis_ref_cmd "$clients" "$pipe")" "${rps:-}" "${p50:-}" "${p99:-}"
+    done
+  done
+done
+
+# ---- pool microbenchmark ----------------------------------------------------------------
+micro="$work/micro.json"
+echo '[]' > "$micro"
+# Google Benchmark binaries among the built tests (tests/bench/*.cmake add them to
+# build/release/tests/); other executables there (pg/redis load drivers) are left alone.
+gbench=()
+if [ -d build/release/tests ]; then
+  while IFS= read -r exe; do
+    grep -qa -- benchmark_format "$exe" && gbench+=("$exe")
+  done < <(find build/release/tests -maxdepth 2 -type f -executable -name '*bench*' | sort)
+fi
+for exe in "${gbench[@]}"; do
+  log "pool microbenchmark $(basename "$exe")"
+  if "$exe" --benchmark_format=json --benchmark_min_time="$micro_min_time" \
+       >"$work/gbench.json" 2>"$work/stderr"; then
+    jq --arg exe "$(basename "$exe")" '[.benchmarks[]
+        | select((.run_type // "iteration") == "iteration")
+        | {binary: $exe, name, real_time, time_unit,
+           cycles_per_second: (.items_per_second // .["cycles/s"] // .cycles_per_second // null)}]' \
+      "$work/gbench.json" > "$work/one.json" \
+      && jq -s 'add' "$micro" "$work/one.json" > "$work/merged.json" && mv "$work/merged.json" "$micro"
+  else
+    log "$(basename "$exe") failed: $(tail -3 "$work/stderr")"
+    fail
+  fi
+done
+[ ${#gbench[@]} -gt 0 ] || log "no Google Benchmark binary under build/release/tests (pool microbenchmark skipped)"
+
+# ---- report -----------------------------------------------------------------------------
+json_out="$out_dir/bench-$stamp.json"
+jq -n --slurpfile rows "$rows" --slurpfile micro "$micro" \
+  --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
+  --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" --arg date "$(date -u +%FT%TZ)" \
+  --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  --argjson quick "$([ -n "$quick" ] && echo true || echo false)" \
+  --argjson pg_seconds "$pg_seconds" --argjson redis_seconds "$redis_seconds" \
+  '{machine: {cpu: $cpu, nproc: $nproc, kernel: $kernel}, date: $date, commit: $commit,
+    quick: $quick, seconds_per_run: {postgres: $pg_seconds, redis: $redis_seconds},
+    comparisons: $rows, pool_microbenchmark: $micro[0]}' > "$json_out"
+jq empty "$json_out" || die "$json_out is not valid JSON"
+cp "$json_out" "$out_dir/latest.json"
+
+markdown() {
+  jq -r '
+    def n: if . == null then "n/a" elif . >= 100 then (. | round | tostring)
+           else ((. * 100 | round) / 100 | tostring) end;
+    def r: if . >= 10 then (. * 10 | round) / 10 elif . >= 0.1 then (. * 100 | round) / 100
+           else (. * 1000 | round) / 1000 end;
+    def ms: if . == null then "n/a" else ((. * 1000 | round) / 1000 | tostring) end;
+    "Machine: \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); \(.date), commit \(.commit)" +
+    (if .quick then " (quick mode: ~1 s per run, not representative)" else "" end),
+    "",
+    "| workload | clients | connmgr req/s | connmgr p50 / p99 ms | reference | reference req/s | ratio |",
+    "|---|---:|---:|---:|---|---:|---:|",
+    (.comparisons[] |
+      "| \(.section): \(.workload) | \(.clients) | \(.connmgr.throughput_per_second | n) | " +
+      "\(.connmgr.latency_ms.p50 | ms) / \(.connmgr.latency_ms.p99 | ms) | \(.reference.tool) | " +
+        "\(.reference.throughput_per_second | n) | \(if .ratio == null then "n/a" else "\(.ratio | r)×" end) |"),
+    (if (.pool_microbenchmark | length) > 0 then
+      "", "| pool microbenchmark (fake driver) | acquire+release cycles/s |", "|---|---:|",
+      (.pool_microbenchmark[] | "| \(.binary): \(.name) | \(.cycles_per_second | n) |")
+     else empty end)' "$1"
+}
+markdown "$json_out" | tee "$out_dir/latest.md"
+log "JSON: $json_out"
+
+failures=0
+[ -f "$work/failures" ] && failures=$(wc -l < "$work/failures")
+if [ "$failures" -gt 0 ]; then
+  log "$failures run(s) failed or had errors"
+  exit 1
+fi
