@@ -10,7 +10,7 @@ packages=(
   libboost-program-options1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer redis-server redis-tools
-  prometheus procps iproute2 util-linux
+  prometheus procps iproute2 util-linux jq
 )
 
 missing=()
