@@ -133,6 +133,7 @@ TEST_P(BenchCli, CountsAddUpAndThePoolStaysBounded) {
     const bench_case& c = GetParam();
     const auto [code, doc] = bench(c, c.plan.clients, c.plan.requests, !c.plan.burst);
     ASSERT_FALSE(doc.empty());
+    SCOPED_TRACE("exit code " + std::to_string(code) + ", report " + json::serialize(doc));
 
     EXPECT_EQ(doc.at("backend").as_string(), c.backend);
     EXPECT_EQ(doc.at("flavour").as_string(), c.flavour);

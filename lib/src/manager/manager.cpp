@@ -3,6 +3,7 @@
 #include <connmgr/detail/log.hpp>
 #include <connmgr/error.hpp>
 
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -336,7 +337,15 @@ manager::manager() : impl_(std::make_shared<detail::manager_impl>()) {}
 manager::~manager() { impl_->shutdown(); }
 
 manager& manager::instance() {
-    static manager m;
+    static manager& m = []() -> manager& {
+        // libpq and the TLS Redis driver use OpenSSL, whose exit-time cleanup is registered on
+        // its first use. Registered after this singleton, it would run before the singleton's
+        // destructor and pull OpenSSL from under a pool worker still connecting at exit.
+        // Initialising it first makes exit destroy the manager (and join its workers) first.
+        OPENSSL_init_ssl(0, nullptr);
+        static manager instance;
+        return instance;
+    }();
     return m;
 }
 
