@@ -29,16 +29,17 @@ struct keepalive_options {
 
 /// Sizing and timing of one pool (one flavour of one database).
 struct pool_options {
-    std::size_t min_idle{0};                       ///< connections kept open while idle
-    std::size_t max_size{20};                      ///< hard cap: idle + in use + connecting
-    milliseconds acquire_timeout{30'000};          ///< 0 = fail fast when exhausted
-    std::size_t max_waiters{0};                    ///< bound on queued acquirers; 0 = unbounded
-    milliseconds connect_timeout{5'000};           ///< one connection attempt
-    milliseconds query_timeout{0};                 ///< per statement / command; 0 = none
-    milliseconds max_lifetime{3'600'000};          ///< recycle after this, minus up to 10% jitter; 0 = never
-    milliseconds idle_timeout{300'000};            ///< close idle above min_idle after this; 0 = never
-    milliseconds health_check_interval{30'000};    ///< validate on borrow if idle longer; 0 = always
-    milliseconds leak_threshold{0};                ///< warn when a lease is held longer; 0 = off
+    std::size_t min_idle{0};               ///< connections kept open while idle
+    std::size_t max_size{20};              ///< hard cap: idle + in use + connecting
+    milliseconds acquire_timeout{30'000};  ///< 0 = fail fast when exhausted
+    std::size_t max_waiters{0};            ///< bound on queued acquirers; 0 = unbounded
+    milliseconds connect_timeout{5'000};   ///< one connection attempt
+    milliseconds query_timeout{0};         ///< per statement / command; 0 = none
+    milliseconds max_lifetime{
+        3'600'000};                      ///< recycle after this, minus up to 10% jitter; 0 = never
+    milliseconds idle_timeout{300'000};  ///< close idle above min_idle after this; 0 = never
+    milliseconds health_check_interval{30'000};  ///< validate on borrow if idle longer; 0 = always
+    milliseconds leak_threshold{0};              ///< warn when a lease is held longer; 0 = off
     keepalive_options keepalive{};
     friend bool operator==(const pool_options&, const pool_options&) = default;
 };
@@ -60,16 +61,16 @@ struct breaker_options {
 
 /// Everything one named database resolves to, after every layer.
 struct database_config {
-    std::string name;                  ///< the key under `databases:`
-    db_url url;                        ///< parsed; `url.redacted()` is safe to print
-    pool_options sync_pool{};          ///< options of the sync flavour
-    pool_options async_pool{};         ///< options of the async flavour
+    std::string name;           ///< the key under `databases:`
+    db_url url;                 ///< parsed; `url.redacted()` is safe to print
+    pool_options sync_pool{};   ///< options of the sync flavour
+    pool_options async_pool{};  ///< options of the async flavour
     retry_options retry{};
     breaker_options circuit_breaker{};
-    milliseconds drain_timeout{30'000};  ///< how long close waits for leases to come back
-    bool close_when_unreferenced{false}; ///< close the pools when the last store_ref goes
-    bool pgbouncer{false};               ///< PostgreSQL behind PgBouncer (transaction pooling):
-                                         ///< no named prepared statements, no session settings
+    milliseconds drain_timeout{30'000};   ///< how long close waits for leases to come back
+    bool close_when_unreferenced{false};  ///< close the pools when the last store_ref goes
+    bool pgbouncer{false};                ///< PostgreSQL behind PgBouncer (transaction pooling):
+                                          ///< no named prepared statements, no session settings
 
     backend kind() const noexcept { return url.kind(); }
 };

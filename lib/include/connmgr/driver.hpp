@@ -43,11 +43,14 @@ concept sync_driver = requires(D& d, typename D::connection& c, steady_time dead
     { d.ping(c, deadline) } -> std::same_as<boost::system::error_code>;
     /// Makes a returned connection ready for the next borrower (e.g. rolls back an open
     /// transaction); false = discard it.
-    { d.reset(c) } noexcept -> std::same_as<bool>;
+    { d.reset(c) }
+    noexcept->std::same_as<bool>;
     /// True once the connection is known to be unusable (socket closed, protocol error).
-    { d.is_broken(c) } noexcept -> std::same_as<bool>;
+    { d.is_broken(c) }
+    noexcept->std::same_as<bool>;
     /// Closes gracefully; never throws.
-    { d.close(c) } noexcept;
+    { d.close(c) }
+    noexcept;
 };
 
 /// Completion handlers the async pool passes to a driver. Drivers invoke them exactly once,
@@ -68,9 +71,12 @@ concept async_driver = requires(D& d, typename D::connection& c, boost::asio::an
     d.async_ping(c, deadline, std::move(ph));
     /// Must not block: true if the connection can be reused as it is (no transaction or
     /// request left open); false = discard it.
-    { d.reset(c) } noexcept -> std::same_as<bool>;
-    { d.is_broken(c) } noexcept -> std::same_as<bool>;
-    { d.close(c) } noexcept;
+    { d.reset(c) }
+    noexcept->std::same_as<bool>;
+    { d.is_broken(c) }
+    noexcept->std::same_as<bool>;
+    { d.close(c) }
+    noexcept;
 };
 
 }  // namespace connmgr

@@ -28,7 +28,7 @@ struct pool_stats {
     std::string backend;                 ///< "postgres", "redis", "falkordb"
     connmgr::flavour flavour{connmgr::flavour::sync};
     std::size_t max_size{0};
-    std::size_t open{0};        ///< idle + in_use (connected)
+    std::size_t open{0};  ///< idle + in_use (connected)
     std::size_t idle{0};
     std::size_t in_use{0};
     std::size_t connecting{0};
@@ -43,7 +43,7 @@ struct pool_stats {
     /// Cumulative acquire wait histogram: count of waits <= wait_buckets_le[i] seconds.
     std::vector<double> wait_buckets_le;
     std::vector<std::uint64_t> wait_buckets;
-    double utilization{0};      ///< in_use / max_size
+    double utilization{0};                ///< in_use / max_size
     std::vector<std::string> references;  ///< store names holding this database
     breaker_state breaker{breaker_state::closed};
 };

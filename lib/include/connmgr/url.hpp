@@ -22,7 +22,7 @@ std::string_view to_string(backend b) noexcept;
 
 /// Where and how to reach one Redis-protocol server (redis, rediss, unix, falkordb schemes).
 struct redis_endpoint {
-    std::string host;         ///< empty for a unix socket
+    std::string host;  ///< empty for a unix socket
     std::uint16_t port{6379};
     std::string socket_path;  ///< set for unix://
     std::string user;         ///< ACL user; empty = password-only AUTH
