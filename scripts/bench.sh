@@ -262,7 +262,7 @@ markdown() {
            else (. * 1000 | round) / 1000 end;
     def ms: if . == null then "n/a" else ((. * 1000 | round) / 1000 | tostring) end;
     "Machine: \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); \(.date), commit \(.commit)" +
-    (if .quick then " (quick mode: ~1 s per run, not representative)" else "" end),
+    (if .quick then " (quick mode: 1-3 s per run, not representative)" else "" end),
     "",
     "| workload | clients | connmgr req/s | connmgr p50 / p99 ms | reference | reference req/s | ratio |",
     "|---|---:|---:|---:|---|---:|---:|",
