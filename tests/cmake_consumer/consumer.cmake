@@ -5,5 +5,6 @@ add_test(NAME PackageConsumer.FindPackageAndLink
     -DBUILD_DIR=${PROJECT_BINARY_DIR}
     -DSOURCE_DIR=${CMAKE_CURRENT_LIST_DIR}
     -DWORK_DIR=${PROJECT_BINARY_DIR}/cmake_consumer
+    "-DCXX_FLAGS=${CMAKE_CXX_FLAGS}"
     -P ${CMAKE_CURRENT_LIST_DIR}/install_and_build.script)
 set_tests_properties(PackageConsumer.FindPackageAndLink PROPERTIES LABELS unit)
