@@ -20,6 +20,28 @@
 
 namespace connmgr::test {
 
+/// Every per-pool field DESIGN §7 names: the JSON of stats() must hold each one.
+inline constexpr std::array<const char*, 20> pool_stats_fields{"databases",
+                                                               "url",
+                                                               "backend",
+                                                               "flavour",
+                                                               "max_size",
+                                                               "open",
+                                                               "idle",
+                                                               "in_use",
+                                                               "connecting",
+                                                               "waiters",
+                                                               "created_total",
+                                                               "closed_total",
+                                                               "acquired_total",
+                                                               "timeouts_total",
+                                                               "connect_failures_total",
+                                                               "wait_seconds_sum",
+                                                               "wait_seconds_max",
+                                                               "utilization",
+                                                               "references",
+                                                               "breaker"};
+
 inline std::optional<std::string> env(const char* name) {
     const char* v = std::getenv(name);
     if (!v || !*v) return std::nullopt;

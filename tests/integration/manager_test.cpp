@@ -436,26 +436,7 @@ TEST(ManagerRender, PrometheusPassesPromtoolAndJsonHasEveryField) {
     const auto& pools = doc.at("pools").as_array();
     ASSERT_EQ(pools.size(), 3u);
     for (const auto& p : pools) {
-        for (const char* field : {"databases",
-                                  "url",
-                                  "backend",
-                                  "flavour",
-                                  "max_size",
-                                  "open",
-                                  "idle",
-                                  "in_use",
-                                  "connecting",
-                                  "waiters",
-                                  "created_total",
-                                  "closed_total",
-                                  "acquired_total",
-                                  "timeouts_total",
-                                  "connect_failures_total",
-                                  "wait_seconds_sum",
-                                  "wait_seconds_max",
-                                  "utilization",
-                                  "references",
-                                  "breaker"})
+        for (const char* field : connmgr::test::pool_stats_fields)
             EXPECT_TRUE(p.as_object().contains(field)) << field;
         EXPECT_EQ(p.at("breaker").as_string(), "closed");
     }
