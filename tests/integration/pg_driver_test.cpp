@@ -409,6 +409,22 @@ TEST_P(PgDriver, AsyncWrongPasswordFailsWithoutPrintingIt) {
     EXPECT_EQ(out.message.find("wrong-secret-xyz"), std::string::npos) << out.message;
 }
 
+TEST_P(PgDriver, AsyncConnectCutShortByItsIoContextFreesEverything) {
+    // A process exiting mid-connect destroys the io_context with the connect still waiting
+    // on its socket: the connection and the pool's callback must go with it.
+    auto d = make_async();
+    auto sentinel = std::make_shared<int>(0);
+    bool called = false;
+    {
+        asio::io_context ioc;
+        d.async_connect(ioc.get_executor(), clock::now() + 5s,
+                        [sentinel, &called](connect_outcome<async_connection>) { called = true; });
+        ioc.poll();  // the connect starts and waits for the server
+    }
+    EXPECT_EQ(sentinel.use_count(), 1) << "the connect callback outlived its io_context"
+                                       << (called ? " (it ran)" : "");
+}
+
 TEST_P(PgDriver, AsyncResetRefusesConnectionInsideTransaction) {
     io_thread io;
     auto d = make_async();

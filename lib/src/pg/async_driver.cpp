@@ -24,16 +24,19 @@ void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time de
     // without PgBouncer, so no statement_timeout startup option here.
     auto params = detail::effective_params(params_, name_, options_, 0, false);
     auto impl = std::make_shared<detail::async_conn_impl>(ex, options_.query_timeout);
+    // The connection keeps this callback until the connect ends: a weak reference, or an
+    // io_context destroyed mid-connect would leave the two keeping each other alive.
     impl->start_connect(params, deadline,
-                        [impl, handler = std::move(handler), name = name_](
+                        [weak = std::weak_ptr(impl), handler = std::move(handler), name = name_](
                             boost::system::error_code ec, std::string message) {
                             connect_outcome<connection> out;
-                            if (ec) {
-                                out.error = ec;
+                            auto conn = weak.lock();  // alive: the connect step calling us holds it
+                            if (ec || !conn) {
+                                out.error = ec ? ec : make_error_code(errc::connect_failed);
                                 out.message =
                                     "PostgreSQL connect to '" + name + "' failed: " + message;
                             } else {
-                                out.connection = std::make_unique<connection>(impl);
+                                out.connection = std::make_unique<connection>(std::move(conn));
                             }
                             handler(std::move(out));
                         });
