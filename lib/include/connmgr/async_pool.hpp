@@ -6,9 +6,10 @@
 /// returned from any thread without a post). Waiter deadlines are Asio steady_timers on the
 /// pool's executor; connects and pings run through the driver on the pool's executor; a
 /// completion is always posted to the caller's associated executor (never run inside
-/// async_acquire). Works with use_awaitable, deferred, use_future and plain callbacks; a
-/// waiting async_acquire honours per-operation cancellation (its cancellation slot) and then
-/// completes with operation_aborted, leaving nothing behind.
+/// async_acquire), except that one bound to system_executor (use_future) runs on the pool's
+/// executor: see detail/post_completion.hpp. Works with use_awaitable, deferred, use_future and
+/// plain callbacks; a waiting async_acquire honours per-operation cancellation (its cancellation
+/// slot) and then completes with operation_aborted, leaving nothing behind.
 ///
 /// Waiters are served strictly FIFO (a returned connection is handed to the oldest waiter);
 /// at most two connects run at once; a waiting operation keeps outstanding work on the
@@ -25,6 +26,7 @@
 #include <connmgr/detail/log.hpp>
 #include <connmgr/detail/pool_common.hpp>
 #include <connmgr/detail/pool_state.hpp>
+#include <connmgr/detail/post_completion.hpp>
 #include <connmgr/driver.hpp>
 #include <connmgr/error.hpp>
 #include <connmgr/lease.hpp>
@@ -198,8 +200,9 @@ private:
             // The work guard travels with the completion and is released on the caller's
             // executor: resetting it here, after the post, could touch an io_context the
             // caller already destroyed once the handler ran (found by ASan).
-            boost::asio::post(
-                ex, [h = std::move(handler), ec, l = std::move(l), g = std::move(work)]() mutable {
+            post_completion_to(
+                ex, this->timer.get_executor(),
+                [h = std::move(handler), ec, l = std::move(l), g = std::move(work)]() mutable {
                     // The cancellation hook must not outlive the operation.
                     auto slot = boost::asio::get_associated_cancellation_slot(h);
                     if (slot.is_connected()) slot.clear();
@@ -224,7 +227,7 @@ private:
     template <class Handler>
     void post_completion(Handler&& handler, error_code ec, lease<Driver> l) {
         auto ex = boost::asio::get_associated_executor(handler, ex_);
-        boost::asio::post(ex, [h = std::move(handler), ec, l = std::move(l)]() mutable {
+        post_completion_to(ex, ex_, [h = std::move(handler), ec, l = std::move(l)]() mutable {
             std::move(h)(ec, std::move(l));
         });
     }
