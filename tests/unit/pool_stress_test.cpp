@@ -23,6 +23,7 @@
 #include <barrier>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -179,10 +180,15 @@ TEST(PoolStress, AsyncThirtyTwoCallerThreadsOnSixteenConnections) {
     auto pool = std::make_shared<connmgr::async_pool<fake_async_driver>>(
         pool_ioc.get_executor(), fake_async_driver(b), params(16, 10s));
     std::atomic<long> ok{0}, failed{0};
+    // The callers' io_contexts outlive every thread: the thread that posted a completion may
+    // still be inside the io_context (Asio signals its condition after unlocking) when the
+    // handler has already run on the caller's thread.
+    std::vector<std::unique_ptr<asio::io_context>> callers;
+    for (int t = 0; t < 32; ++t) callers.push_back(std::make_unique<asio::io_context>());
     std::vector<std::thread> ts;
     for (int t = 0; t < 32; ++t)
-        ts.emplace_back([&] {
-            asio::io_context caller;
+        ts.emplace_back([&, t] {
+            asio::io_context& caller = *callers[static_cast<std::size_t>(t)];
             // Keeps `caller` from stopping when a completion's work count drops late on the
             // releasing thread (run_one would then return 0 at once).
             auto keep = asio::make_work_guard(caller);
