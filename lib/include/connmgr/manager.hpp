@@ -1,6 +1,9 @@
 #pragma once
 /// The process-wide registry of DESIGN §1: database names resolve to normalized URLs, each URL
 /// owns one lazily created pair of pools (sync and async), shared by every name with that URL.
+/// Once a database is opened, the manager's I/O thread probes it every health_check_interval
+/// (at most once a second, without blocking) and checks pool utilization every second: stats()
+/// then shows a current `healthy`, and changes are logged as they happen.
 ///
 /// \par Thread safety
 /// Every member may be called from any thread at once, close_all() included (also from a
@@ -109,7 +112,7 @@ public:
     close_summary close_all();
 
     /// Every open pool and every configured database. Logs one warning each time a pool's
-    /// utilization crosses above 80%.
+    /// utilization crosses above 80% (noticed here or by the background check, once).
     manager_stats stats();
 
     /// Probes databases concurrently, each bounded by its connect_timeout, without using

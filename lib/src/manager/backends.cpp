@@ -8,7 +8,11 @@
 #include <connmgr/redis/async_driver.hpp>
 #include <connmgr/redis/sync_driver.hpp>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
+
+#include <functional>
+#include <utility>
 
 namespace connmgr::detail {
 
@@ -43,15 +47,25 @@ std::shared_ptr<pools_handle> make_typed(const database_config& db,
         std::make_shared<pools_type>(db, std::move(executor), std::move(display_names)));
 }
 
-template <class SyncDriver>
-database_health probe_with(const database_config& db) {
+database_health unprobed(const database_config& db) {
     database_health h;
+    h.name = db.name;
     h.backend = db.kind();
     h.url = db.url.redacted();
-    auto timeout = db.sync_pool.connect_timeout;
-    if (timeout.count() <= 0) timeout = std::chrono::seconds(5);
+    return h;
+}
+
+/// connect_timeout bounds the connect and the round trip together (5 s when unset).
+std::chrono::milliseconds probe_budget(const pool_options& options) {
+    return options.connect_timeout.count() > 0 ? options.connect_timeout
+                                               : std::chrono::milliseconds(5000);
+}
+
+template <class SyncDriver>
+database_health probe_with(const database_config& db) {
+    auto h = unprobed(db);
     const auto start = std::chrono::steady_clock::now();
-    const auto deadline = start + timeout;
+    const auto deadline = start + probe_budget(db.sync_pool);
     try {
         SyncDriver driver(db, db.sync_pool);
         auto outcome = driver.connect(deadline);
@@ -69,6 +83,59 @@ database_health probe_with(const database_config& db) {
     }
     h.latency = std::chrono::steady_clock::now() - start;
     return h;
+}
+
+/// One background probe in flight. Its handlers hold it weakly: the owner (the manager's
+/// monitor) decides its lifetime, and a connection never owns the handler that owns it.
+template <class AsyncDriver>
+struct async_probe_run {
+    using connection = typename AsyncDriver::connection;
+
+    async_probe_run(const database_config& db, std::function<void(database_health)> on_done)
+        : driver(db, db.async_pool),
+          health(unprobed(db)),
+          start(std::chrono::steady_clock::now()),
+          deadline(start + probe_budget(db.async_pool)),
+          done(std::move(on_done)) {}
+
+    void finish(std::string error) {
+        health.healthy = error.empty();
+        health.error = std::move(error);
+        health.latency = std::chrono::steady_clock::now() - start;
+        if (connection_) driver.close(*connection_);
+        if (done) std::exchange(done, nullptr)(health);
+    }
+
+    AsyncDriver driver;
+    std::unique_ptr<connection> connection_;
+    database_health health;
+    steady_time start;
+    steady_time deadline;
+    std::function<void(database_health)> done;
+};
+
+template <class AsyncDriver>
+std::shared_ptr<void> start_async_probe_with(const database_config& db,
+                                             boost::asio::any_io_executor executor,
+                                             std::function<void(database_health)> done) {
+    using run_type = async_probe_run<AsyncDriver>;
+    auto run = std::make_shared<run_type>(db, std::move(done));
+    std::weak_ptr<run_type> weak = run;
+    run->driver.async_connect(
+        executor, run->deadline, [weak](connect_outcome<typename run_type::connection> outcome) {
+            auto self = weak.lock();
+            if (!self) return;  // abandoned: the new connection closes with `outcome`
+            if (!outcome.connection)
+                return self->finish(outcome.message.empty() ? outcome.error.message()
+                                                            : outcome.message);
+            self->connection_ = std::move(outcome.connection);
+            self->driver.async_ping(*self->connection_, self->deadline,
+                                    [weak](boost::system::error_code ec) {
+                                        if (auto probe = weak.lock())
+                                            probe->finish(ec ? "ping failed: " + ec.message() : "");
+                                    });
+        });
+    return run;
 }
 
 }  // namespace
@@ -94,10 +161,27 @@ database_health probe(const database_config& db) {
         case backend::redis:
         case backend::falkordb: return probe_with<redis::sync_driver>(db);
     }
-    database_health h;
-    h.url = db.url.redacted();
+    auto h = unprobed(db);
     h.error = "unsupported backend";
     return h;
+}
+
+std::shared_ptr<void> start_async_probe(const database_config& db,
+                                        boost::asio::any_io_executor executor,
+                                        std::function<void(database_health)> done) {
+    switch (db.kind()) {
+        case backend::postgres:
+            return start_async_probe_with<pg::async_driver>(db, std::move(executor),
+                                                            std::move(done));
+        case backend::redis:
+        case backend::falkordb:
+            return start_async_probe_with<redis::async_driver>(db, std::move(executor),
+                                                               std::move(done));
+    }
+    auto h = unprobed(db);
+    h.error = "unsupported backend";
+    boost::asio::post(executor, [done = std::move(done), h = std::move(h)] { done(h); });
+    return nullptr;
 }
 
 }  // namespace connmgr::detail

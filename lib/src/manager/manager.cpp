@@ -26,13 +26,14 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
     return out;
 }
 
-std::string pool_id(const pool_stats& p) { return p.url + "/" + to_string(p.flavour); }
-
 }  // namespace
 
 manager_impl::manager_impl() : pid_(::getpid()) {}
 
-manager_impl::~manager_impl() { shutdown(); }
+manager_impl::~manager_impl() {
+    shutdown();
+    destroy_monitor();  // its I/O thread has stopped
+}
 
 void manager_impl::check_fork() {
     if (pid_ == ::getpid()) return;
@@ -43,6 +44,9 @@ void manager_impl::check_fork() {
     (void)abandoned;  // intentionally leaked
     entries_.clear();
     busy_pools_.clear();
+    // The monitor's timer and probes belong to the parent's io_context: abandoned with it.
+    monitor_ = nullptr;  // intentionally leaked
+    monitor_started_ = false;
     io_.abandon_after_fork();
     pid_ = ::getpid();
 }
@@ -95,6 +99,7 @@ std::shared_ptr<pools_handle> manager_impl::handle_for(const database_config& db
     if (!e.handle) {
         e.config = db;
         e.handle = make_pools_handle(db, io_.executor(), names_of(db.url.pool_key()));
+        start_monitor_locked();
     }
     return e.handle;
 }
@@ -196,7 +201,7 @@ close_summary manager_impl::close_all() {
     return total;
 }
 
-manager_stats manager_impl::stats() {
+std::vector<manager_impl::open_pool> manager_impl::collect_open_pools() {
     struct snapshot {
         std::string key;
         std::shared_ptr<pools_handle> handle;
@@ -204,7 +209,6 @@ manager_stats manager_impl::stats() {
         std::vector<std::string> names;
     };
     std::vector<snapshot> open;
-    manager_stats out;
     {
         std::lock_guard lock(mutex_);
         check_fork();
@@ -214,6 +218,45 @@ manager_stats manager_impl::stats() {
                 open.push_back({key, e.handle, references_of(key),
                                 n == names_by_key_.end() ? std::vector<std::string>{} : n->second});
             }
+    }
+    // Outside the registry lock: each pool takes its own.
+    std::vector<open_pool> out;
+    for (auto& s : open)
+        for (auto& p : s.handle->stats()) {
+            p.references = s.references;
+            if (!s.names.empty()) p.databases = s.names;
+            out.push_back({s.key + "/" + to_string(p.flavour), std::move(p)});
+        }
+    return out;
+}
+
+void manager_impl::warn_on_utilization(const std::vector<open_pool>& pools) {
+    std::vector<const pool_stats*> crossed;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& p : pools) {
+            if (p.stats.utilization <= 0.8)
+                busy_pools_.erase(p.key);
+            else if (busy_pools_.insert(p.key).second)
+                crossed.push_back(&p.stats);
+        }
+    }
+    for (const auto* p : crossed)
+        detail::log(detail::log_level::warn,
+                    "pool " + join(p->databases, ",") + " (" + p->url + ", " +
+                        to_string(p->flavour) + ") utilization " +
+                        std::to_string(static_cast<int>(p->utilization * 100)) + "% (" +
+                        std::to_string(p->in_use) + " of " + std::to_string(p->max_size) +
+                        " in use, " + std::to_string(p->waiters) + " waiting)");
+}
+
+manager_stats manager_impl::stats() {
+    manager_stats out;
+    auto pools = collect_open_pools();
+    warn_on_utilization(pools);
+    for (auto& p : pools) out.pools.push_back(std::move(p.stats));
+    {
+        std::lock_guard lock(mutex_);
         for (const auto& [name, db] : config_.databases) {
             database_status d;
             d.name = name;
@@ -227,33 +270,6 @@ manager_stats manager_impl::stats() {
             if (auto h = last_health_.find(name); h != last_health_.end()) d.healthy = h->second;
             out.databases.push_back(std::move(d));
         }
-    }
-    std::vector<std::pair<std::string, bool>> crossings;
-    for (auto& s : open) {
-        for (auto& p : s.handle->stats()) {
-            p.references = s.references;
-            if (!s.names.empty()) p.databases = s.names;
-            crossings.emplace_back(s.key + "/" + to_string(p.flavour), p.utilization > 0.8);
-            out.pools.push_back(std::move(p));
-        }
-    }
-    std::vector<std::string> warn;
-    {
-        std::lock_guard lock(mutex_);
-        for (std::size_t i = 0; i < crossings.size(); ++i) {
-            const auto& [id, high] = crossings[i];
-            if (high && busy_pools_.insert(id).second) warn.push_back(pool_id(out.pools[i]));
-            if (!high) busy_pools_.erase(id);
-        }
-    }
-    for (std::size_t i = 0; i < out.pools.size(); ++i) {
-        const auto& p = out.pools[i];
-        if (std::find(warn.begin(), warn.end(), pool_id(p)) == warn.end()) continue;
-        detail::log(detail::log_level::warn,
-                    "pool " + join(p.databases, ",") + " (" + p.url + ", " + to_string(p.flavour) +
-                        ") utilization " + std::to_string(static_cast<int>(p.utilization * 100)) +
-                        "% (" + std::to_string(p.in_use) + " of " + std::to_string(p.max_size) +
-                        " in use, " + std::to_string(p.waiters) + " waiting)");
     }
     std::sort(out.pools.begin(), out.pools.end(), [](const pool_stats& a, const pool_stats& b) {
         return std::tie(a.databases, a.flavour) < std::tie(b.databases, b.flavour);

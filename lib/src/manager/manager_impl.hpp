@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,13 @@ std::shared_ptr<pools_handle> make_pools_handle(const database_config& db,
 
 /// One connect and one round trip with the backend's sync driver, bounded by connect_timeout.
 database_health probe(const database_config& db);
+
+/// The same check without blocking: a connect and a round trip with the backend's async driver
+/// on `executor`, each bounded by connect_timeout; `done` runs there with the outcome. The
+/// returned object owns the probe: dropping it abandons the probe and `done` never runs.
+std::shared_ptr<void> start_async_probe(const database_config& db,
+                                        boost::asio::any_io_executor executor,
+                                        std::function<void(database_health)> done);
 
 /// The manager's io_context and its one thread (io_runner.cpp).
 class io_runner {
@@ -94,7 +102,24 @@ private:
         std::string key;
     };
 
+    /// A pool of an open entry, with the names and stores of its database filled in.
+    struct open_pool {
+        std::string key;  ///< "<pool_key>/<flavour>"
+        pool_stats stats;
+    };
+
     void check_fork();
+    std::vector<open_pool> collect_open_pools();
+    /// Logs one warning per pool crossing 80% utilization (DESIGN §7).
+    void warn_on_utilization(const std::vector<open_pool>& pools);
+
+    // The background monitor (monitor.cpp), on the manager's I/O thread.
+    struct monitor_state;
+    void start_monitor_locked();
+    void arm_monitor();
+    void monitor_tick();
+    void destroy_monitor() noexcept;
+    void record_background_health(const std::string& key, const database_health& h);
     [[noreturn]] void throw_mismatch_locked(std::string_view name, backend client);
     const database_config& find_database(std::string_view name) const;
     std::shared_ptr<pools_handle> handle_for(const database_config& db);
@@ -114,6 +139,9 @@ private:
     std::set<std::string> busy_pools_;                      ///< "<key>/<flavour>" above 80%
     std::map<std::string, bool, std::less<>> last_health_;  ///< by database name
     pid_t pid_;
+    bool monitor_started_{false};
+    /// Touched only on the I/O thread, and destroyed after it stopped; abandoned after fork.
+    monitor_state* monitor_{nullptr};
 
     std::mutex close_mutex_;  ///< serializes close_all (concurrent callers wait, then see nothing)
 };
