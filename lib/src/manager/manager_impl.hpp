@@ -140,7 +140,8 @@ private:
     std::map<std::string, bool, std::less<>> last_health_;  ///< by database name
     pid_t pid_;
     bool monitor_started_{false};
-    /// Touched only on the I/O thread, and destroyed after it stopped; abandoned after fork.
+    /// Created under mutex_ and handed to the I/O thread by a post; from then on touched only
+    /// there, and destroyed after it stopped; abandoned after fork.
     monitor_state* monitor_{nullptr};
 
     std::mutex close_mutex_;  ///< serializes close_all (concurrent callers wait, then see nothing)

@@ -39,16 +39,18 @@ struct manager_impl::monitor_state {
     std::map<std::string, std::shared_ptr<void>> probing;                     ///< by pool key
 };
 
+// Code on the I/O thread reaches its executor through the timer, never through io_: io_runner's
+// stop() joins that thread while holding its lock.
 void manager_impl::start_monitor_locked() {
     if (monitor_started_) return;
     monitor_started_ = true;
-    boost::asio::post(io_.executor(), [weak = weak_from_this()] {
+    monitor_ = new monitor_state(io_.executor());  // handed to the I/O thread by the post
+    boost::asio::post(monitor_->timer.get_executor(), [weak = weak_from_this()] {
         if (auto self = weak.lock()) self->arm_monitor();
     });
 }
 
 void manager_impl::arm_monitor() {
-    if (!monitor_) monitor_ = new monitor_state(io_.executor());
     monitor_->timer.expires_after(tick_period);
     monitor_->timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
         if (ec) return;
@@ -81,10 +83,12 @@ void manager_impl::monitor_tick() {
         }
     }
     for (auto& [key, db] : due)
-        monitor_->probing[key] = start_async_probe(
-            db, io_.executor(), [weak = weak_from_this(), key](const database_health& h) {
-                if (auto self = weak.lock()) self->record_background_health(key, h);
-            });
+        monitor_->probing[key] =
+            start_async_probe(db, monitor_->timer.get_executor(),
+                              [weak = weak_from_this(), key](const database_health& h) {
+                                  if (auto self = weak.lock())
+                                      self->record_background_health(key, h);
+                              });
 }
 
 void manager_impl::record_background_health(const std::string& key, const database_health& h) {
@@ -100,7 +104,7 @@ void manager_impl::record_background_health(const std::string& key, const databa
             }
     }
     // This runs inside the probe's own completion: it is released on the next turn.
-    boost::asio::post(io_.executor(), [weak = weak_from_this(), key] {
+    boost::asio::post(monitor_->timer.get_executor(), [weak = weak_from_this(), key] {
         if (auto self = weak.lock(); self && self->monitor_) self->monitor_->probing.erase(key);
     });
     for (const auto& name : changed) {
