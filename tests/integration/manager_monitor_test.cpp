@@ -14,6 +14,7 @@
 
 using namespace std::chrono_literals;
 using connmgr::test::database;
+using connmgr::test::eventually;
 using connmgr::test::unique_name;
 
 namespace {
@@ -50,17 +51,6 @@ private:
     mutable std::mutex mutex_;
     std::vector<std::string> lines_;
 };
-
-// Polls until `pred` holds or 15 s pass: the monitor ticks once a second.
-template <class Pred>
-bool eventually(Pred pred) {
-    const auto end = std::chrono::steady_clock::now() + 15s;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
 
 std::optional<bool> healthy_of(connmgr::manager& m, const std::string& name) {
     for (const auto& d : m.stats().databases)

@@ -14,23 +14,10 @@
 
 using namespace std::chrono_literals;
 using connmgr::test::database;
+using connmgr::test::eventually;
 using connmgr::test::pg_connections;
 using connmgr::test::redis_connections;
 using connmgr::test::unique_name;
-
-namespace {
-
-template <class Pred>
-bool eventually(Pred pred) {
-    const auto end = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return pred();
-}
-
-}  // namespace
 
 TEST(ManagerOpen, ConcurrentOpensCreateOnePoolPairPerUrl) {
     CONNMGR_REQUIRE_ENV(pg_url, "CONNMGR_TEST_PG_URL");

@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace connmgr::test {
 
@@ -77,6 +79,18 @@ inline std::string run(const std::string& command) {
         ::pclose(p);
     }
     return out;
+}
+
+/// Polls until `pred` holds or `limit` passes: server-side views lag the client by a round
+/// trip, and the manager's monitor ticks once a second.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pred();
 }
 
 /// PostgreSQL backends whose application_name is LIKE `pattern`.

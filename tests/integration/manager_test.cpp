@@ -22,6 +22,7 @@
 
 using namespace std::chrono_literals;
 using connmgr::test::database;
+using connmgr::test::eventually;
 using connmgr::test::pg_connections;
 using connmgr::test::redis_connections;
 using connmgr::test::unique_name;
@@ -40,17 +41,6 @@ std::size_t pools_of(const connmgr::manager_stats& s, const std::string& name) {
     for (const auto& p : s.pools)
         for (const auto& d : p.databases) n += d == name ? 1 : 0;
     return n;
-}
-
-// Polls until `pred` holds or 10 s pass: server-side views lag the client by a round trip.
-template <class Pred>
-bool eventually(Pred pred) {
-    const auto end = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return pred();
 }
 
 }  // namespace

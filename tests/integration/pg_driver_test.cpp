@@ -421,8 +421,8 @@ TEST_P(PgDriver, AsyncConnectCutShortByItsIoContextFreesEverything) {
                         [sentinel, &called](connect_outcome<async_connection>) { called = true; });
         ioc.poll();  // the connect starts and waits for the server
     }
-    EXPECT_EQ(sentinel.use_count(), 1) << "the connect callback outlived its io_context"
-                                       << (called ? " (it ran)" : "");
+    EXPECT_EQ(sentinel.use_count(), 1)
+        << "the connect callback outlived its io_context" << (called ? " (it ran)" : "");
 }
 
 TEST_P(PgDriver, AsyncResetRefusesConnectionInsideTransaction) {
