@@ -45,8 +45,7 @@ void manager_impl::check_fork() {
     entries_.clear();
     busy_pools_.clear();
     // The monitor's timer and probes belong to the parent's io_context: abandoned with it.
-    monitor_ = nullptr;  // intentionally leaked
-    monitor_started_ = false;
+    monitor_ = nullptr;  // intentionally leaked; the next opened database starts a new one
     io_.abandon_after_fork();
     pid_ = ::getpid();
 }

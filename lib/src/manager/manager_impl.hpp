@@ -139,9 +139,9 @@ private:
     std::set<std::string> busy_pools_;                      ///< "<key>/<flavour>" above 80%
     std::map<std::string, bool, std::less<>> last_health_;  ///< by database name
     pid_t pid_;
-    bool monitor_started_{false};
-    /// Created under mutex_ and handed to the I/O thread by a post; from then on touched only
-    /// there, and destroyed after it stopped; abandoned after fork.
+    /// Null until a database opens. Created under mutex_ and handed to the I/O thread by a
+    /// post; from then on its contents are touched only there. Destroyed after that thread
+    /// stopped; abandoned after fork.
     monitor_state* monitor_{nullptr};
 
     std::mutex close_mutex_;  ///< serializes close_all (concurrent callers wait, then see nothing)

@@ -42,8 +42,7 @@ struct manager_impl::monitor_state {
 // Code on the I/O thread reaches its executor through the timer, never through io_: io_runner's
 // stop() joins that thread while holding its lock.
 void manager_impl::start_monitor_locked() {
-    if (monitor_started_) return;
-    monitor_started_ = true;
+    if (monitor_) return;
     monitor_ = new monitor_state(io_.executor());  // handed to the I/O thread by the post
     boost::asio::post(monitor_->timer.get_executor(), [weak = weak_from_this()] {
         if (auto self = weak.lock()) self->arm_monitor();
@@ -105,7 +104,7 @@ void manager_impl::record_background_health(const std::string& key, const databa
     }
     // This runs inside the probe's own completion: it is released on the next turn.
     boost::asio::post(monitor_->timer.get_executor(), [weak = weak_from_this(), key] {
-        if (auto self = weak.lock(); self && self->monitor_) self->monitor_->probing.erase(key);
+        if (auto self = weak.lock()) self->monitor_->probing.erase(key);
     });
     for (const auto& name : changed) {
         if (h.healthy)
