@@ -135,7 +135,7 @@ row() {  # SECTION WORKLOAD CLIENTS CONNMGR_JSON REF_TOOL REF_COMMAND REF_TPS [R
 }
 
 # ---- PostgreSQL -------------------------------------------------------------------------
-pg_host=127.0.0.1 pg_port=55432 pg_user=connmgr pg_name=connmgr_test
+pg_host=127.0.0.1 pg_port=${CONNMGR_PG_PORT:-55432} pg_user=connmgr pg_name=connmgr_test
 pgbench_tps() {  # CLIENTS SECONDS EXTRA...  -> tps (one retry: the server is shared)
   local clients=$1 seconds=$2 attempt tps; shift 2
   for attempt in 1 2; do
@@ -172,7 +172,7 @@ for n in "${clients_list[@]}"; do
 done
 
 # ---- Redis ------------------------------------------------------------------------------
-redis_port=56379
+redis_port=${CONNMGR_REDIS_PORT:-56379}
 key="connmgr:bench:$$"
 declare -A redis_command=([PING]="PING" [GET]="GET $key" [SET]="SET $key xxx")
 # redis-benchmark needs a request count: aim at ~redis_seconds per test at this machine's rate.

@@ -9,12 +9,18 @@
 # SERVICE is postgres, pgbouncer, redis, redis-auth or redis-tls. `start` is idempotent and
 # handles stale pid files; `stop` leaves nothing running. PostgreSQL and PgBouncer refuse to run
 # as root, so they run as the `postgres` user.
+#
+# CONNMGR_SERVICES_PORT_OFFSET=N shifts every port by N, so two checkouts (each with its own
+# .run/) can run their servers side by side without one's fault tests freezing the other's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN="$ROOT/.run"
 PG_BIN=/usr/lib/postgresql/15/bin
-PG_PORT=55432 PGBOUNCER_PORT=56432 REDIS_PORT=56379 REDIS_AUTH_PORT=56380 REDIS_TLS_PORT=56381
+off=${CONNMGR_SERVICES_PORT_OFFSET:-0}
+[[ $off =~ ^[0-9]+$ ]] && [ "$off" -lt 5000 ] || { echo "services: CONNMGR_SERVICES_PORT_OFFSET must be 0..4999, got '$off'" >&2; exit 2; }
+PG_PORT=$((55432 + off)) PGBOUNCER_PORT=$((56432 + off)) REDIS_PORT=$((56379 + off))
+REDIS_AUTH_PORT=$((56380 + off)) REDIS_TLS_PORT=$((56381 + off))
 PG_USER=connmgr PG_PASSWORD=connmgr-secret PG_DB=connmgr_test
 REDIS_PASSWORD=redis-secret
 ALL=(postgres pgbouncer redis redis-auth redis-tls)
@@ -214,6 +220,8 @@ export CONNMGR_TEST_REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
 export CONNMGR_TEST_REDIS_AUTH_URL='redis://connmgr:$REDIS_PASSWORD@127.0.0.1:$REDIS_AUTH_PORT/0'
 export CONNMGR_TEST_REDIS_TLS_URL='rediss://127.0.0.1:$REDIS_TLS_PORT/0?ssl_ca_certs=$RUN/tls/ca.pem'
 export CONNMGR_SERVICES='$ROOT/scripts/services.sh'
+export CONNMGR_SERVICES_PORT_OFFSET=$off
+export CONNMGR_PG_PORT=$PG_PORT CONNMGR_PGBOUNCER_PORT=$PGBOUNCER_PORT CONNMGR_REDIS_PORT=$REDIS_PORT
 ENV
 }
 

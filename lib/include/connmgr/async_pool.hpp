@@ -153,7 +153,24 @@ public:
             delete s;
             return;
         }
-        const bool reusable = !broken && !driver_.is_broken(*s->conn) && driver_.reset(*s->conn);
+        if constexpr (async_restorable<Driver>) {
+            if (!broken && !driver_.is_broken(*s->conn) && driver_.needs_restore(*s->conn)) {
+                const auto deadline =
+                    std::chrono::steady_clock::now() + params_.pool.connect_timeout;
+                driver_.async_restore(*s->conn, deadline,
+                                      [self = this->shared_from_this(), s](error_code ec) {
+                                          self->returned(s, !ec);
+                                      });
+                return;
+            }
+        }
+        returned(s, !broken);
+    }
+
+private:
+    // The return path once the connection is as clean as the driver can make it.
+    void returned(slot_type* s, bool usable) noexcept {
+        const bool reusable = usable && !driver_.is_broken(*s->conn) && driver_.reset(*s->conn);
         std::shared_ptr<async_waiter> to;
         std::vector<job> jobs;
         typename core_type::placement p;
@@ -170,6 +187,7 @@ public:
         launch(jobs);
     }
 
+public:
     std::string_view holder(const void* token) const noexcept override {
         return static_cast<const slot_type*>(token)->holder;
     }

@@ -24,13 +24,23 @@ namespace connmgr {
 
 using steady_time = std::chrono::steady_clock::time_point;
 
-/// What a connect attempt produced: a connection, or an error with a human message that
-/// never contains a password.
+/// Why a connect failed, as far as the pool's policy is concerned (DESIGN §5).
+enum class connect_failure {
+    transient,    ///< network, refused, timeout, server starting: retried with backoff
+    permanent,    ///< authentication, authorization, unknown database or role, TLS
+                  ///< verification: a retry cannot fix it; the acquirer fails at once
+    server_full,  ///< the server is at its connection limit (SQLSTATE 53300, Redis "max number
+                  ///< of clients"): the pool cannot grow, the database is not down
+};
+
+/// What a connect attempt produced: a connection, or an error with a human message (the
+/// server's own words where it gave any) that never contains a password.
 template <class Connection>
 struct connect_outcome {
     std::unique_ptr<Connection> connection;
-    boost::system::error_code error;  ///< errc::connect_failed (retryable) unless set otherwise
+    boost::system::error_code error;  ///< errc::connect_failed unless set otherwise
     std::string message;
+    connect_failure failure{connect_failure::transient};
 };
 
 /// A blocking backend. Every call may block up to its deadline.
@@ -77,6 +87,18 @@ concept async_driver = requires(D& d, typename D::connection& c, boost::asio::an
     noexcept->std::same_as<bool>;
     { d.close(c) }
     noexcept;
+};
+
+/// Optional for an async driver: a returned connection that reset() cannot make reusable
+/// without I/O (an open transaction, a Redis MULTI or SELECT) but a round trip can. When
+/// `needs_restore(c)` is true the pool calls `async_restore(c, deadline, handler)` before it
+/// consults reset(); an error closes the connection.
+template <class D>
+concept async_restorable = requires(D& d, typename D::connection& c, steady_time deadline,
+                                    ping_handler ph) {
+    { d.needs_restore(c) }
+    noexcept->std::same_as<bool>;
+    d.async_restore(c, deadline, std::move(ph));
 };
 
 }  // namespace connmgr
