@@ -41,7 +41,9 @@ struct fake_backend {
     std::atomic<bool> ping_fails{false};
     std::atomic<bool> born_broken{false};  ///< new connections report is_broken()
     std::atomic<bool> reset_fails{false};
-    std::atomic<long> latency_us{0};  ///< connect latency
+    std::atomic<long> restores{0};           ///< async_restore calls
+    std::atomic<bool> restore_fails{false};  ///< async_restore completes with an error
+    std::atomic<long> latency_us{0};         ///< connect latency
     std::mutex mutex;
     std::function<bool(long attempt)> fail_if;  ///< guarded by mutex; true = fail
 
@@ -60,6 +62,7 @@ struct fake_backend {
         long id{0};
         bool broken{false};
         bool closed{false};
+        bool dirty{false};  ///< a borrower left state behind that a round trip can undo
         std::shared_ptr<fake_backend> backend;
         std::uint64_t uses{0};
     };
@@ -166,6 +169,16 @@ public:
     }
     bool is_broken(connection& c) noexcept { return c.broken; }
     void close(connection& c) noexcept { b_->close(c); }
+    bool needs_restore(connection& c) noexcept { return c.dirty; }
+    void async_restore(connection& c, steady_time, ping_handler handler) {
+        ++b_->restores;
+        boost::system::error_code ec;
+        if (b_->restore_fails.load())
+            ec = errc::connection_lost;
+        else
+            c.dirty = false;
+        handler(ec);
+    }
 
     fake_backend& backend() const noexcept { return *b_; }
 

@@ -280,6 +280,32 @@ TEST(PoolValidation, MinIdleAboveMaxSizeNamesPath) {
     EXPECT_NO_THROW(validate(pool_options{}, "x"));
 }
 
+// Defect: durations up to 1e15 ms overflowed the pools' clock arithmetic, and a zero
+// connect_timeout was accepted though nothing could then connect.
+TEST(PoolValidation, DurationsAreBoundedAndConnectTimeoutPositive) {
+    EXPECT_CONTAINS(error_of([] { validate(pool_options{.connect_timeout = 0ms}, "p"); }),
+                    "p.connect_timeout: must be greater than 0");
+    EXPECT_CONTAINS(
+        error_of([] { validate(pool_options{.max_lifetime = max_duration + 1ms}, "p"); }),
+        "p.max_lifetime: ");
+    EXPECT_NO_THROW(validate(pool_options{.max_lifetime = max_duration}, "p"));
+}
+
+TEST(ConfigErrors, DurationPastTheMaximumNamesFileLineAndKey) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "databases:\n  app:\n    url: postgresql://u@h/db\n    pool:\n"
+                             "      idle_timeout: 1000000000000s\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({f}, {}); }),
+                    f + ":5:21: databases.app.pool.idle_timeout: '1000000000000s' is longer than "
+                        "the maximum of");
+    const auto g = dir.write("d.yaml",
+                             "databases:\n  app:\n    url: postgresql://u@h/db\n    pool:\n"
+                             "      connect_timeout: 0\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({g}, {}); }),
+                    "databases.app.pool.connect_timeout: must be greater than 0");
+}
+
 TEST(ConfigErrors, LoaderMessagesNameFileLineColumnAndPath) {
     temp_dir dir;
     const auto f = dir.write("c.yaml",

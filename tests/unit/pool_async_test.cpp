@@ -18,6 +18,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "fake_driver.hpp"
+#include "manual_clock.hpp"
 
 #include <future>
 #include <thread>
@@ -30,7 +31,9 @@ using connmgr::errc;
 using connmgr::test::fake_async_driver;
 using connmgr::test::fake_backend;
 using connmgr::test::fake_sync_driver;
+using connmgr::test::manual_clock;
 using pool_t = connmgr::async_pool<fake_async_driver>;
+using manual_pool = connmgr::async_pool<fake_async_driver, manual_clock>;
 using lease_t = connmgr::lease<fake_async_driver>;
 using boost::system::error_code;
 
@@ -68,7 +71,8 @@ struct runner {
     }
 };
 
-std::pair<error_code, lease_t> get(pool_t& pool, connmgr::acquire_options o = {}) {
+template <class Pool>
+std::pair<error_code, lease_t> get(Pool& pool, connmgr::acquire_options o = {}) {
     auto p = std::make_shared<std::promise<std::pair<error_code, lease_t>>>();
     auto f = p->get_future();
     pool.async_acquire(std::move(o), [p](error_code ec, lease_t l) {
@@ -144,13 +148,18 @@ TEST(AsyncPool, WorksWithUseAwaitableAndDeferred) {
     ioc.run_for(100ms);
 }
 
+// Deadlines are the core's: a manual clock moved past one fails the waiter, no sleeping.
 TEST(AsyncPool, TimesOut) {
+    manual_clock::reset();
     runner r;
     auto b = std::make_shared<fake_backend>();
-    pool_t pool(r.ioc.get_executor(), fake_async_driver(b), params(1, 30ms));
-    auto [e1, held] = get(pool);
-    ASSERT_FALSE(e1);
-    auto [ec, l] = get(pool);
+    manual_pool pool(r.ioc.get_executor(), fake_async_driver(b), params(1, 30s));
+    auto held = pool.async_acquire(asio::use_future).get();
+    auto waiting = std::async(std::launch::async, [&] { return get(pool); });
+    ASSERT_TRUE(eventually([&] { return pool.stats().waiters == 1; }));
+    manual_clock::advance(30s);
+    pool.run_timers();
+    auto [ec, l] = waiting.get();
     EXPECT_EQ(ec, errc::acquire_timeout);
     EXPECT_FALSE(l);
     EXPECT_EQ(pool.stats().timeouts_total, 1u);
@@ -230,16 +239,18 @@ TEST(AsyncPool, BrokenDiscardedAndPingFailureReplaced) {
     pool.close(1s);
 }
 
-TEST(AsyncPool, ConnectRetriesAndBreaker) {
+TEST(AsyncPool, ConnectRetriesAndBreakerTrial) {
+    manual_clock::reset();
     runner r;
     auto b = std::make_shared<fake_backend>();
     b->fail_next = 2;
     auto p = params(1);
-    p.breaker = {3, 100ms};
-    pool_t pool(r.ioc.get_executor(), fake_async_driver(b), p);
+    p.retry = {3, 0ms, 0ms};
+    p.breaker = {3, 60s};
+    manual_pool pool(r.ioc.get_executor(), fake_async_driver(b), p);
     {
         auto [ec, l] = get(pool);
-        EXPECT_FALSE(ec);
+        EXPECT_FALSE(ec);  // two failures retried
         l.mark_broken();
     }
     b->fail_all = true;
@@ -249,11 +260,40 @@ TEST(AsyncPool, ConnectRetriesAndBreaker) {
     EXPECT_EQ(ec2, errc::circuit_open);  // at once
     EXPECT_EQ(pool.stats().breaker, connmgr::breaker_state::open);
     b->fail_all = false;
-    std::this_thread::sleep_for(120ms);  // open_for must pass in real time
+    manual_clock::advance(1ms);  // the first trial is due after retry.base_delay (at least 1ms)
+    pool.run_timers();
+    ASSERT_TRUE(eventually([&] { return pool.stats().breaker == connmgr::breaker_state::closed; }));
     auto [ec3, l3] = get(pool);
     EXPECT_FALSE(ec3);
-    EXPECT_EQ(pool.stats().breaker, connmgr::breaker_state::closed);
     l3.release();
+    pool.close(1s);
+}
+
+TEST(AsyncPool, DirtyReturnIsRestoredOrClosed) {
+    runner r;
+    auto b = std::make_shared<fake_backend>();
+    pool_t pool(r.ioc.get_executor(), fake_async_driver(b), params(1));
+    long id = 0;
+    {
+        auto [ec, l] = get(pool);
+        ASSERT_FALSE(ec);
+        id = l->id;
+        l->dirty = true;  // e.g. a transaction left open
+    }
+    {
+        auto [ec, l] = get(pool);
+        ASSERT_FALSE(ec);
+        EXPECT_EQ(l->id, id);  // restored, then reused
+        EXPECT_FALSE(l->dirty);
+        EXPECT_EQ(b->restores.load(), 1);
+        l->dirty = true;
+        b->restore_fails = true;
+    }
+    auto [ec, l] = get(pool);
+    ASSERT_FALSE(ec);
+    EXPECT_NE(l->id, id);  // could not be restored: closed and replaced
+    EXPECT_EQ(b->closed.load(), 1);
+    l.release();
     pool.close(1s);
 }
 

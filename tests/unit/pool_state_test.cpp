@@ -1,4 +1,4 @@
-// The policy core stepped by hand: every rule of DESIGN §5 without threads or sockets.
+// The pool core as scripts: each input, then the exact actions it asks for (DESIGN §5).
 #include <connmgr/detail/pool_state.hpp>
 
 #include <gtest/gtest.h>
@@ -6,450 +6,677 @@
 #include "manual_clock.hpp"
 
 #include <memory>
+#include <ostream>
 #include <vector>
+
+namespace connmgr::detail {
+// Readable failures: each action by its kind and fields.
+inline std::ostream& operator<<(std::ostream& o, const action<test::manual_clock>& a) {
+    auto* os = &o;
+    auto t = [](test::manual_clock::time_point p) {
+        return p == test::manual_clock::time_point::max()
+                   ? std::string("max")
+                   : std::to_string(p.time_since_epoch().count() / 1'000'000) + "ms";
+    };
+    std::visit(
+        [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, hand_out<test::manual_clock>>)
+                *os << "hand_out{" << x.to << ", " << x.connection << "}";
+            else if constexpr (std::is_same_v<T, fail_waiter<test::manual_clock>>)
+                *os << "fail_waiter{" << x.w << ", " << x.error.message() << "}";
+            else if constexpr (std::is_same_v<T, wake_waiter<test::manual_clock>>)
+                *os << "wake_waiter{" << x.w << "}";
+            else if constexpr (std::is_same_v<T, ping_slot<test::manual_clock>>)
+                *os << "ping_slot{" << x.connection << ", " << t(x.deadline) << "}";
+            else if constexpr (std::is_same_v<T, start_connect<test::manual_clock>>)
+                *os << "start_connect{attempt " << x.job.attempt << (x.job.trial ? " trial" : "")
+                    << ", gen " << x.job.generation << ", " << t(x.deadline) << "}";
+            else if constexpr (std::is_same_v<T, close_slot<test::manual_clock>>)
+                *os << "close_slot{" << x.connection << "}";
+            else if constexpr (std::is_same_v<T, abandon_slot<test::manual_clock>>)
+                *os << "abandon_slot{" << x.connection << "}";
+            else if constexpr (std::is_same_v<T, arm_timer<test::manual_clock>>)
+                *os << "arm_timer{" << t(x.at) << "}";
+            else
+                *os << "log_line{" << x.text << "}";
+        },
+        a);
+    return o;
+}
+}  // namespace connmgr::detail
 
 namespace {
 
 using namespace std::chrono_literals;
+using connmgr::connect_failure;
 using connmgr::errc;
-using connmgr::test::manual_clock;
-using core = connmgr::detail::pool_state<manual_clock>;
-using slot = connmgr::detail::slot<manual_clock>;
-using waiter = connmgr::detail::waiter<manual_clock>;
+using clk = connmgr::test::manual_clock;
+using core = connmgr::detail::pool_state<clk>;
+using acts = core::actions_type;
+using act = connmgr::detail::action<clk>;
+using slot = connmgr::detail::slot<clk>;
+using waiter = connmgr::detail::waiter<clk>;
+using job = connmgr::detail::connect_job<clk>;
+using hand = connmgr::detail::hand_out<clk>;
+using fail = connmgr::detail::fail_waiter<clk>;
+using wake = connmgr::detail::wake_waiter<clk>;
+using ping = connmgr::detail::ping_slot<clk>;
+using connect = connmgr::detail::start_connect<clk>;
+using close_it = connmgr::detail::close_slot<clk>;
+using abandon = connmgr::detail::abandon_slot<clk>;
+using arm = connmgr::detail::arm_timer<clk>;
+using log_line = connmgr::detail::log_line;
+using boost::system::error_code;
 
-struct harness {
-    explicit harness(connmgr::pool_options p, connmgr::retry_options r = {},
-                     connmgr::breaker_options b = {})
-        : state({p, r, b, 1}, 42) {
-        manual_clock::reset();
-    }
-    core state;
-    std::vector<std::unique_ptr<slot>> slots;
-    std::vector<std::unique_ptr<waiter>> waiters;
-
-    auto now() { return manual_clock::now(); }
-    core::take_result take(std::chrono::milliseconds t = 30s) { return state.take(now(), t, ""); }
-    waiter* queue(std::string holder = "") {
-        waiters.push_back(std::make_unique<waiter>());
-        waiters.back()->holder = std::move(holder);
-        state.enqueue(waiters.back().get(), now());
-        return waiters.back().get();
-    }
-    // Runs one due connect to success.
-    core::placement connect_ok() {
-        auto job = state.next_connect(now());
-        EXPECT_TRUE(job.has_value());
-        slots.push_back(std::make_unique<slot>());
-        return state.on_connected(slots.back().get(), now(), 0);
-    }
-    std::vector<waiter*> connect_fail() {
-        auto job = state.next_connect(now());
-        EXPECT_TRUE(job.has_value());
-        if (!job) return {};
-        return state.on_connect_failed(*job, errc::connect_failed, "refused", now());
-    }
-};
-
-connmgr::pool_options small(std::size_t max) {
+connmgr::pool_options options(std::size_t max) {
     connmgr::pool_options p;
     p.max_size = max;
+    p.acquire_timeout = 30s;
+    p.connect_timeout = 5s;
     p.health_check_interval = 30s;
+    p.idle_timeout = 0ms;
+    p.max_lifetime = 0ms;
     return p;
 }
 
-TEST(PoolState, EmptyPoolQueuesAndRequestsOneConnectPerWaiter) {
-    harness h(small(2));
-    EXPECT_TRUE(h.take().must_wait());
-    auto* w1 = h.queue();
-    EXPECT_EQ(h.state.connecting(), 1u);
-    h.queue();
-    EXPECT_EQ(h.state.connecting(), 2u);
-    h.queue();  // at max_size: no third connect
-    EXPECT_EQ(h.state.connecting(), 2u);
-    auto p = h.connect_ok();
-    EXPECT_EQ(p.handed, w1);  // FIFO
-    EXPECT_EQ(w1->result, h.slots[0].get());
-    EXPECT_EQ(h.state.in_use(), 1u);
+// One core, the slots and waiters a shell would own, and the clock.
+struct script {
+    explicit script(connmgr::pool_options p, connmgr::retry_options r = {3, 100ms, 1s},
+                    connmgr::breaker_options b = {0, 60s}, unsigned bypass = 0,
+                    std::size_t parallel = 1)
+        : c(init(p, r, b, bypass, parallel), 0, 42), t0(clk::now()) {}
+
+    static core::settings init(connmgr::pool_options p, connmgr::retry_options r,
+                               connmgr::breaker_options b, unsigned bypass, std::size_t parallel) {
+        clk::reset();
+        return {p,
+                r,
+                b,
+                parallel,
+                bypass,
+                "app",
+                "postgresql://app:***@db/app",
+                connmgr::flavour::sync};
+    }
+
+    core c;
+    clk::time_point t0;
+    std::vector<std::unique_ptr<slot>> slots;
+    std::vector<std::unique_ptr<waiter>> waiters;
+
+    static clk::time_point now() { return clk::now(); }
+    static void advance(clk::duration d) { clk::advance(d); }
+    waiter* w(std::string holder = "", std::optional<std::chrono::milliseconds> timeout = {}) {
+        waiters.push_back(std::make_unique<waiter>());
+        waiters.back()->holder = std::move(holder);
+        waiters.back()->timeout = timeout;
+        return waiters.back().get();
+    }
+    slot* s() {
+        slots.push_back(std::make_unique<slot>());
+        return slots.back().get();
+    }
+    acts acquire(waiter* x) { return c.on_acquire(now(), *x); }
+    acts give_back(slot* x, bool ok = true) { return c.on_return(now(), *x, ok); }
+    acts connected(const job& j, slot* x) { return c.on_connected(now(), j, *x); }
+    acts failed(const job& j, connect_failure kind = connect_failure::transient,
+                const std::string& msg = "connection refused") {
+        return c.on_connect_failed(now(), j, errc::connect_failed, kind, msg);
+    }
+    acts timer() { return c.on_timer(now()); }
+    // The job a start_connect asked for at `at` (attempt n).
+    static job j(clk::time_point at, unsigned attempt = 1, bool trial = false) {
+        return {attempt, trial, 0, at};
+    }
+    // An idle connection: one acquire that connects it, then its return.
+    slot* warm(waiter* x) {
+        acquire(x);
+        auto* conn = s();
+        connected(j(now()), conn);
+        give_back(conn);
+        return conn;
+    }
+};
+
+TEST(PoolState, EmptyPoolQueuesConnectsOnDemandAndArmsTheDeadline) {
+    script p(options(2));
+    auto* w1 = p.w();
+    EXPECT_EQ(p.acquire(w1), (acts{connect{p.j(p.t0), p.t0 + 5s}, arm{p.t0 + 30s}}));
+    auto* w2 = p.w();
+    EXPECT_EQ(p.acquire(w2), (acts{}));  // one connect at a time; the timer is already earlier
+    EXPECT_EQ(p.c.connecting(), 2u);
+    auto* s1 = p.s();
+    EXPECT_EQ(p.connected(p.j(p.t0), s1),
+              (acts{hand{w1, s1}, connect{p.j(p.t0), p.t0 + 5s}}));  // FIFO, then w2's connect
+    EXPECT_EQ(w1->result, s1);
+    EXPECT_EQ(p.c.in_use(), 1u);
 }
 
-TEST(PoolState, ServesWaitersFifoOnReturn) {
-    harness h(small(1));
-    h.queue();
-    h.connect_ok();
-    auto* c = h.slots[0].get();
-    auto* a = h.queue("a");
-    auto* b = h.queue("b");
-    EXPECT_EQ(h.state.connecting(), 0u);  // at max_size
-    EXPECT_EQ(h.state.on_return(c, true, h.now()).handed, a);
-    EXPECT_EQ(c->holder, "a");
-    EXPECT_EQ(h.state.on_return(c, true, h.now()).handed, b);
-    auto p = h.state.on_return(c, true, h.now());
-    EXPECT_EQ(p.handed, nullptr);
-    EXPECT_FALSE(p.close);
-    EXPECT_EQ(h.state.idle(), 1u);
+TEST(PoolState, ReturnGoesToTheOldestWaiter) {
+    script p(options(1));
+    auto* s1 = p.s();
+    p.acquire(p.w());
+    p.connected(p.j(p.t0), s1);
+    auto* a = p.w("a");
+    auto* b = p.w("b");
+    p.acquire(a);
+    p.acquire(b);
+    EXPECT_EQ(p.give_back(s1), (acts{hand{a, s1}}));
+    EXPECT_EQ(s1->holder, "a");
+    EXPECT_EQ(p.give_back(s1), (acts{hand{b, s1}}));
+    EXPECT_EQ(p.give_back(s1), (acts{arm{p.now() + 1s}}));  // idle now: the sweep watches it
+    EXPECT_EQ(p.c.idle(), 1u);
 }
 
-TEST(PoolState, IdleConnectionIsTakenWithoutPingWhenFresh) {
-    harness h(small(1));
-    h.queue();
-    h.connect_ok();
-    h.state.on_return(h.slots[0].get(), true, h.now());
-    auto r = h.take();
-    EXPECT_EQ(r.connection, h.slots[0].get());
-    EXPECT_FALSE(r.ping);
+TEST(PoolState, IdleIsLifoAndFreshOnesAreNotPinged) {
+    script p(options(2));
+    auto* w1 = p.w();
+    auto* w2 = p.w();
+    p.acquire(w1);
+    p.acquire(w2);
+    auto* s1 = p.s();
+    auto* s2 = p.s();
+    p.connected(p.j(p.t0), s1);
+    p.connected(p.j(p.t0), s2);
+    p.give_back(s1);
+    p.give_back(s2);
+    auto* w3 = p.w();
+    EXPECT_EQ(p.acquire(w3), (acts{hand{w3, s2}}));  // most recently used first
 }
 
-TEST(PoolState, PingsWhenIdleLongerThanHealthCheckInterval) {
-    harness h(small(1));
-    h.queue();
-    h.connect_ok();
-    h.state.on_return(h.slots[0].get(), true, h.now());
-    manual_clock::advance(31s);
-    auto r = h.take();
-    ASSERT_NE(r.connection, nullptr);
-    EXPECT_TRUE(r.ping);
-    // The ping failed: the connection is discarded; nobody waits, so no replacement needed.
-    h.state.discard(r.connection, h.now());
-    EXPECT_EQ(h.state.open(), 0u);
-    EXPECT_TRUE(h.take().must_wait());
+TEST(PoolState, IdleLongerThanHealthCheckIntervalIsPingedFirst) {
+    script p(options(1));
+    auto* s1 = p.warm(p.w());
+    p.advance(31s);
+    auto* w = p.w();
+    EXPECT_EQ(p.acquire(w), (acts{ping{s1, p.now() + 5s}}));
+    EXPECT_FALSE(w->done);
+    EXPECT_EQ(p.c.on_ping_result(p.now(), *s1, true), (acts{hand{w, s1}}));
 }
 
 TEST(PoolState, HealthCheckIntervalZeroAlwaysPings) {
-    auto p = small(1);
-    p.health_check_interval = 0ms;
-    harness h(p);
-    h.queue();
-    h.connect_ok();
-    h.state.on_return(h.slots[0].get(), true, h.now());
-    EXPECT_TRUE(h.take().ping);
+    auto o = options(1);
+    o.health_check_interval = 0ms;
+    script p(o);
+    auto* s1 = p.warm(p.w());
+    auto* w = p.w();
+    EXPECT_EQ(p.acquire(w), (acts{ping{s1, p.now() + 5s}}));
 }
 
-TEST(PoolState, MaxWaitersExceededFailsAtOnce) {
-    auto p = small(1);
-    p.max_waiters = 2;
-    harness h(p);
-    h.queue();
-    h.queue();
-    EXPECT_EQ(h.take().error, errc::pool_exhausted);
+// Defect: a failed ping restarted the acquire with a fresh timeout at the back of the queue.
+TEST(PoolState, FailedPingKeepsTheWaitersDeadlineAndPlace) {
+    script p(options(1));
+    auto* s1 = p.warm(p.w());
+    p.advance(31s);
+    const auto start = p.now();
+    auto* first = p.w();
+    p.acquire(first);  // pings s1
+    p.advance(1s);
+    auto* second = p.w();
+    EXPECT_EQ(p.acquire(second), (acts{}));  // at max_size: queued behind the ping
+    EXPECT_EQ(p.c.on_ping_result(p.now(), *s1, false),
+              (acts{close_it{s1}, connect{p.j(p.now()), p.now() + 5s}}));
+    EXPECT_EQ(first->deadline, start + 30s);
+    auto* s2 = p.s();
+    EXPECT_EQ(p.connected(p.j(p.now()), s2), (acts{hand{first, s2}}));
+    EXPECT_FALSE(second->done);
 }
 
-TEST(PoolState, ZeroTimeoutFailsFastOnlyWhenNoRoom) {
-    harness h(small(1));
-    EXPECT_TRUE(h.take(0ms).must_wait());  // room: wait for the connect
-    h.queue();
-    EXPECT_EQ(h.take(0ms).error, errc::pool_exhausted);
-    EXPECT_EQ(h.state.wait_limit(0ms), h.state.config().pool.connect_timeout);
+TEST(PoolState, PingFailingPastTheDeadlineTimesOut) {
+    script p(options(1));
+    auto* s1 = p.warm(p.w());
+    p.advance(31s);
+    auto* w = p.w("", 2s);
+    EXPECT_EQ(p.acquire(w), (acts{ping{s1, p.now() + 2s}}));  // the ping ends by the deadline
+    p.advance(2s);
+    auto a = p.c.on_ping_result(p.now(), *s1, false);
+    ASSERT_EQ(a.size(), 2u);
+    EXPECT_EQ(a[0], act(close_it{s1}));
+    EXPECT_EQ(a[1], act(fail{w, errc::acquire_timeout}));
 }
 
-TEST(PoolState, RemovedWaiterIsNotServed) {
-    harness h(small(1));
-    auto* a = h.queue();
-    auto* b = h.queue();
-    EXPECT_TRUE(h.state.remove(a));
-    EXPECT_FALSE(h.state.remove(a));
-    EXPECT_EQ(h.connect_ok().handed, b);
-    EXPECT_FALSE(h.state.remove(b));  // already finished
+TEST(PoolState, CancelledWhilePingedTheConnectionGoesIdle) {
+    script p(options(1));
+    auto* s1 = p.warm(p.w());
+    p.advance(31s);
+    auto* w = p.w();
+    p.acquire(w);
+    EXPECT_EQ(p.c.on_cancel(p.now(), *w, boost::asio::error::operation_aborted),
+              (acts{fail{w, boost::asio::error::operation_aborted}}));
+    EXPECT_EQ(p.c.on_ping_result(p.now(), *s1, true), (acts{}));
+    EXPECT_EQ(p.c.idle(), 1u);
+    EXPECT_EQ(p.c.in_use(), 0u);
 }
 
-TEST(PoolState, UnneededConnectIsDroppedWhenItsTurnComes) {
-    harness h(small(4));
-    h.queue();
-    h.connect_ok();  // c0 to the first waiter
-    auto* w = h.queue();
-    EXPECT_EQ(h.state.connecting(), 1u);
-    // c0 comes back before the connect starts: the waiter takes it, the connect is dropped.
-    EXPECT_EQ(h.state.on_return(h.slots[0].get(), true, h.now()).handed, w);
-    EXPECT_FALSE(h.state.next_connect(h.now()).has_value());
-    EXPECT_EQ(h.state.connecting(), 0u);
+TEST(PoolState, AcquireTimeoutZeroFailsFastOnlyWithoutRoom) {
+    auto o = options(1);
+    o.acquire_timeout = 0ms;
+    script p(o);
+    auto* w1 = p.w();
+    // Room: waits for a new connection, up to connect_timeout.
+    EXPECT_EQ(p.acquire(w1), (acts{connect{p.j(p.t0), p.t0 + 5s}, arm{p.t0 + 5s}}));
+    auto* w2 = p.w();
+    EXPECT_EQ(p.acquire(w2), (acts{fail{w2, errc::pool_exhausted}}));
+    EXPECT_NE(w2->message.find("max_size 1"), std::string::npos) << w2->message;
 }
 
-TEST(PoolState, OnlyMaxParallelConnectsRunAtOnce) {
-    harness h(small(4));
-    h.queue();
-    h.queue();
-    ASSERT_TRUE(h.state.next_connect(h.now()).has_value());
-    EXPECT_FALSE(h.state.next_connect(h.now()).has_value());
-    EXPECT_EQ(h.state.connecting(), 2u);
+TEST(PoolState, MaxWaitersBoundsTheQueue) {
+    auto o = options(1);
+    o.max_waiters = 1;
+    script p(o);
+    p.acquire(p.w());
+    auto* w2 = p.w();
+    EXPECT_EQ(p.acquire(w2), (acts{fail{w2, errc::pool_exhausted}}));
+    EXPECT_NE(w2->message.find("max_waiters 1"), std::string::npos) << w2->message;
 }
 
-TEST(PoolState, BrokenOrExpiredReturnIsClosedAndReplacedForWaiters) {
-    auto p = small(1);
-    p.max_lifetime = 10min;
-    harness h(p);
-    h.queue();
-    h.connect_ok();
-    auto* c = h.slots[0].get();
-    h.queue();
-    auto r = h.state.on_return(c, false, h.now());
-    EXPECT_TRUE(r.close);
-    EXPECT_EQ(h.state.connecting(), 1u);  // replacement for the waiter
-    h.connect_ok();
-    auto* c2 = h.slots[1].get();
-    manual_clock::advance(10min);  // past any jittered lifetime
-    EXPECT_TRUE(h.state.on_return(c2, true, h.now()).close);
+TEST(PoolState, TryOnlyNeverQueues) {
+    script p(options(1));
+    auto* w = p.w();
+    w->try_only = true;
+    EXPECT_EQ(p.acquire(w), (acts{fail{w, errc::pool_exhausted}}));
+    EXPECT_EQ(p.c.waiters(), 0u);
+}
+
+TEST(PoolState, DeadlineFailsTheWaiterSayingWhy) {
+    script p(options(3));
+    auto* h1 = p.w("store#1");
+    auto* h2 = p.w("store#2");
+    p.acquire(h1);
+    p.connected(p.j(p.t0), p.s());
+    p.acquire(h2);
+    p.connected(p.j(p.t0), p.s());
+    p.acquire(p.w());
+    p.failed(p.j(p.t0), connect_failure::permanent, "the database system is starting up");
+    p.advance(1s);
+    auto* late = p.w("late", 2s);
+    EXPECT_EQ(p.acquire(late), (acts{connect{p.j(p.now()), p.now() + 5s}, arm{p.now() + 2s}}));
+    p.advance(2s);
+    EXPECT_EQ(p.timer(), (acts{fail{late, errc::acquire_timeout}}));
+    const auto& m = late->message;
+    for (const char* part :
+         {"timed out after 2000ms", "app (sync pool)", "max_size 3", "in use 2", "connecting 1",
+          "waiters 0", "store#1 x1", "store#2 x1", "oldest lease: store#1 for 3000ms",
+          "last connect error 3000ms ago", "the database system is starting up"})
+        EXPECT_NE(m.find(part), std::string::npos) << part << " in: " << m;
+    EXPECT_EQ(p.c.waiters(), 0u);
+}
+
+TEST(PoolState, TimerIsArmedOnlyWhenSomethingIsDueEarlier) {
+    script p(options(1));
+    p.acquire(p.w());  // arms t0 + 30s
+    EXPECT_EQ(p.acquire(p.w()), (acts{}));
+    auto* soon = p.w("", 1s);
+    EXPECT_EQ(p.acquire(soon), (acts{arm{p.t0 + 1s}}));
+    p.advance(1s);
+    EXPECT_EQ(p.timer(), (acts{fail{soon, errc::acquire_timeout}, arm{p.t0 + 30s}}));
+}
+
+TEST(PoolState, CancelRemovesTheWaiterAndItsConnectParksIdle) {
+    script p(options(1));
+    auto* w = p.w();
+    p.acquire(w);
+    EXPECT_EQ(p.c.on_cancel(p.now(), *w, boost::asio::error::operation_aborted),
+              (acts{fail{w, boost::asio::error::operation_aborted}}));
+    EXPECT_EQ(p.c.on_cancel(p.now(), *w, boost::asio::error::operation_aborted), (acts{}));
+    auto* s1 = p.s();
+    EXPECT_EQ(p.connected(p.j(p.t0), s1), (acts{arm{p.now() + 1s}}));  // the sweep watches it
+    EXPECT_EQ(p.c.idle(), 1u);
+}
+
+TEST(PoolState, ConnectNoLongerNeededIsDropped) {
+    script p(options(2));
+    auto* s1 = p.s();
+    p.acquire(p.w());
+    p.connected(p.j(p.t0), s1);
+    auto* w = p.w();
+    p.acquire(w);  // a second connect starts for w
+    EXPECT_EQ(p.give_back(s1), (acts{hand{w, s1}}));
+    auto* s2 = p.s();
+    EXPECT_EQ(p.connected(p.j(p.t0), s2), (acts{arm{p.now() + 1s}}));  // nobody waits: parked
+    EXPECT_EQ(p.c.idle(), 1u);
+    EXPECT_EQ(p.c.total(), 2u);
+}
+
+TEST(PoolState, NeverMoreThanMaxSizeCountingConnects) {
+    script p(options(3), {3, 100ms, 1s}, {0, 60s}, 0, 8);
+    for (int i = 0; i < 10; ++i) p.acquire(p.w());
+    EXPECT_EQ(p.c.connecting(), 3u);
+    EXPECT_EQ(p.c.total(), 3u);
+    EXPECT_EQ(p.c.waiters(), 10u);
+}
+
+TEST(PoolState, BrokenOrExpiredReturnsAreClosedAndReplacedForWaiters) {
+    auto o = options(1);
+    o.max_lifetime = 10s;
+    script p(o);
+    auto* s1 = p.s();
+    p.acquire(p.w());
+    p.connected(p.j(p.t0), s1);
+    auto* w = p.w();
+    p.acquire(w);
+    EXPECT_EQ(p.give_back(s1, false), (acts{close_it{s1}, connect{p.j(p.t0), p.t0 + 5s}}));
+    auto* s2 = p.s();
+    p.connected(p.j(p.t0), s2);
+    p.advance(11s);
+    EXPECT_EQ(p.give_back(s2), (acts{close_it{s2}}));  // past its lifetime, nobody waits
 }
 
 TEST(PoolState, LifetimeJitterIsAtMostTenPercent) {
-    auto p = small(64);
-    p.max_lifetime = 1000s;
-    harness h(p);
-    for (int i = 0; i < 64; ++i) h.queue();
-    core::time_point first_expiry = core::time_point::max(), last_expiry{};
+    auto o = options(64);
+    o.max_lifetime = 100s;
+    script p(o, {3, 100ms, 1s}, {0, 60s}, 0, 64);
+    for (int i = 0; i < 64; ++i) p.acquire(p.w());
     for (int i = 0; i < 64; ++i) {
-        auto job = h.state.next_connect(h.now());
-        ASSERT_TRUE(job);
-        h.slots.push_back(std::make_unique<slot>());
-        h.state.on_connected(h.slots.back().get(), h.now(), 0);
-        first_expiry = std::min(first_expiry, h.slots.back()->expires);
-        last_expiry = std::max(last_expiry, h.slots.back()->expires);
+        auto* x = p.s();
+        p.connected(p.j(p.t0), x);
+        EXPECT_LE(x->expires, p.t0 + 100s);
+        EXPECT_GE(x->expires, p.t0 + 90s);
     }
-    EXPECT_GE(first_expiry, h.now() + 900s);
-    EXPECT_LE(last_expiry, h.now() + 1000s);
-    EXPECT_LT(first_expiry, last_expiry);  // jittered
 }
 
-TEST(PoolState, SweepClosesIdleAboveMinIdleAndRefills) {
-    auto p = small(4);
-    p.min_idle = 1;
-    p.idle_timeout = 1min;
-    harness h(p);
-    // The first sweep requests min_idle connections.
-    auto r0 = h.state.sweep(h.now());
-    EXPECT_TRUE(r0.to_close.empty());
-    EXPECT_EQ(h.state.connecting(), 1u);
-    h.connect_ok();
-    EXPECT_EQ(h.state.idle(), 1u);
-    // Three busy, then all back.
-    auto a = h.take();
-    h.queue();
-    h.queue();
-    h.queue();
-    while (h.state.connecting() > 0) h.connect_ok();
-    h.state.on_return(a.connection, true, h.now());
-    for (std::size_t i = 1; i < h.slots.size(); ++i)
-        h.state.on_return(h.slots[i].get(), true, h.now());
-    EXPECT_EQ(h.state.idle(), 4u);
-    manual_clock::advance(2min);
-    auto r = h.state.sweep(h.now());
-    EXPECT_EQ(r.to_close.size(), 3u);  // keeps min_idle
-    EXPECT_EQ(h.state.idle(), 1u);
-    EXPECT_EQ(h.state.connecting(), 0u);
+TEST(PoolState, SweepClosesSurplusIdleAndRefillsMinIdle) {
+    auto o = options(3);
+    o.min_idle = 1;
+    o.idle_timeout = 10s;
+    script p(o, {3, 100ms, 1s}, {0, 60s}, 0, 3);
+    std::vector<slot*> s;
+    for (int i = 0; i < 3; ++i) p.acquire(p.w());
+    for (int i = 0; i < 3; ++i) p.connected(p.j(p.t0), s.emplace_back(p.s()));
+    for (auto* x : s) p.give_back(x);
+    p.advance(10s);
+    auto a = p.timer();
+    // Two surplus close (oldest first), one stays for min_idle.
+    EXPECT_EQ(a, (acts{close_it{s[0]}, close_it{s[1]}, arm{p.now() + 1s}}));
+    EXPECT_EQ(p.c.open(), 1u);
+    // The last one breaks on return: min_idle brings a connect at once.
+    auto* w = p.w();
+    p.acquire(w);
+    EXPECT_EQ(p.give_back(s[2], false),
+              (acts{close_it{s[2]}, connect{p.j(p.now()), p.now() + 5s}}));
 }
 
-TEST(PoolState, SweepReplacesExpiredMinIdle) {
-    auto p = small(4);
-    p.min_idle = 1;
-    p.max_lifetime = 10min;
-    harness h(p);
-    h.state.sweep(h.now());
-    h.connect_ok();
-    manual_clock::advance(11min);
-    auto r = h.state.sweep(h.now());
-    EXPECT_EQ(r.to_close.size(), 1u);
-    EXPECT_EQ(h.state.connecting(), 1u);  // refilled at once
+TEST(PoolState, LeakWarningNamesTheHolderOnce) {
+    auto o = options(1);
+    o.leak_threshold = 2s;
+    script p(o);
+    auto* w = p.w("memory-store#42");
+    auto* s1 = p.s();
+    p.acquire(w);
+    p.connected(p.j(p.t0), s1);
+    p.advance(3s);
+    auto a = p.timer();
+    ASSERT_FALSE(a.empty());
+    auto* l = std::get_if<log_line>(&a[0]);
+    ASSERT_NE(l, nullptr);
+    EXPECT_NE(l->text.find("memory-store#42"), std::string::npos) << l->text;
+    EXPECT_NE(l->text.find("3000ms"), std::string::npos) << l->text;
+    p.advance(3s);
+    for (const auto& x : p.timer()) EXPECT_EQ(std::get_if<log_line>(&x), nullptr);
 }
 
-TEST(PoolState, LeakWarningNamesHolderOnce) {
-    auto p = small(1);
-    p.leak_threshold = 5s;
-    harness h(p);
-    h.queue("memory-store#42");
-    h.connect_ok();
-    manual_clock::advance(6s);
-    auto r = h.state.sweep(h.now());
-    ASSERT_EQ(r.leaks.size(), 1u);
-    EXPECT_EQ(r.leaks[0].holder, "memory-store#42");
-    EXPECT_TRUE(h.state.sweep(h.now()).leaks.empty());
+TEST(PoolState, TransientFailuresRetryWithBackoffThenFailTheOldest) {
+    script p(options(1), {3, 100ms, 1s});
+    auto* w = p.w();
+    p.acquire(w);
+    auto a = p.failed(p.j(p.t0));
+    for (unsigned attempt = 2; attempt <= 3; ++attempt) {
+        // The retry is due within its full-jitter ceiling (100ms, then 200ms).
+        if (auto* t = std::get_if<arm>(&a.front())) {
+            EXPECT_LE(t->at - p.now(), 100ms * (1 << (attempt - 2)));
+            p.advance(t->at - p.now());
+            a = p.timer();
+        }
+        ASSERT_TRUE(std::holds_alternative<connect>(a.front()));
+        const auto next = std::get<connect>(a.front()).job;
+        EXPECT_EQ(next.attempt, attempt);
+        a = p.failed(next);
+    }
+    ASSERT_FALSE(a.empty());  // attempts used up
+    EXPECT_EQ(a[0], act(fail{w, errc::connect_failed}));
+    EXPECT_NE(w->message.find("connection refused"), std::string::npos) << w->message;
+    EXPECT_NE(w->message.find("postgresql://app:***@db/app"), std::string::npos) << w->message;
 }
 
-TEST(PoolState, RetriesWithBackoffThenFailsOldestWaiter) {
-    connmgr::retry_options r{3, 100ms, 1s};
-    connmgr::breaker_options b{0, 1min};
-    harness h(small(1), r, b);
-    auto* w = h.queue();
-    EXPECT_TRUE(h.connect_fail().empty());  // attempt 1 -> retry
-    EXPECT_EQ(h.state.connecting(), 1u);
-    EXPECT_LE(h.state.next_connect_due(), h.now() + 100ms);  // full jitter within base
-    manual_clock::advance(100ms);
-    EXPECT_TRUE(h.connect_fail().empty());  // attempt 2 -> retry within 200ms
-    EXPECT_LE(h.state.next_connect_due(), h.now() + 200ms);
-    manual_clock::advance(200ms);
-    auto failed = h.connect_fail();  // attempt 3: out of attempts
-    ASSERT_EQ(failed.size(), 1u);
-    EXPECT_EQ(failed[0], w);
-    EXPECT_EQ(w->error, errc::connect_failed);
-    EXPECT_EQ(w->message, "refused");
+TEST(PoolState, PermanentFailureFailsEveryWaiterAtOnceWithTheServersWords) {
+    script p(options(4), {5, 100ms, 1s}, {5, 60s});
+    auto* a = p.w();
+    auto* b = p.w();
+    p.acquire(a);
+    p.acquire(b);
+    EXPECT_EQ(p.failed(p.j(p.t0), connect_failure::permanent,
+                       "password authentication failed for user \"app\""),
+              (acts{fail{a, errc::connect_failed}, fail{b, errc::connect_failed}}));
+    EXPECT_NE(b->message.find("password authentication failed"), std::string::npos);
+    EXPECT_EQ(p.c.connecting(), 0u);  // nothing retried
+    EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::closed);
 }
 
-TEST(PoolState, NonRetryableConnectErrorFailsAtOnce) {
-    connmgr::breaker_options b{0, 1min};
-    harness h(small(1), {}, b);
-    auto* w = h.queue();
-    auto job = h.state.next_connect(h.now());
-    ASSERT_TRUE(job);
-    auto failed = h.state.on_connect_failed(*job, errc::invalid_config, "bad password", h.now());
-    ASSERT_EQ(failed.size(), 1u);
-    EXPECT_EQ(w->error, errc::invalid_config);
+TEST(PoolState, PermanentFailureWithConnectionsOpenFailsOnlyTheOldest) {
+    script p(options(2), {5, 100ms, 1s}, {5, 60s});
+    auto* s1 = p.s();
+    p.acquire(p.w());
+    p.connected(p.j(p.t0), s1);
+    auto* a = p.w();
+    auto* b = p.w();
+    p.acquire(a);
+    p.acquire(b);
+    auto x = p.failed(p.j(p.t0), connect_failure::permanent, "role \"app\" does not exist");
+    ASSERT_FALSE(x.empty());
+    EXPECT_EQ(x[0], act(fail{a, errc::connect_failed}));
+    EXPECT_EQ(p.give_back(s1)[0], act(hand{b, s1}));
 }
 
-TEST(PoolState, BreakerOpensFailsWaitersThenHalfOpenTrial) {
-    connmgr::retry_options r{10, 0ms, 0ms};
-    connmgr::breaker_options b{3, 1min};
-    harness h(small(2), r, b);
-    auto* w1 = h.queue();
-    auto* w2 = h.queue();
-    // Two connects under way (one in flight at a time).
-    EXPECT_TRUE(h.connect_fail().empty());
-    EXPECT_TRUE(h.connect_fail().empty());
-    auto failed = h.connect_fail();  // third consecutive failure: open
-    EXPECT_EQ(failed.size(), 2u);
-    EXPECT_EQ(w1->error, errc::circuit_open);
-    EXPECT_EQ(w2->error, errc::circuit_open);
-    EXPECT_EQ(h.state.breaker(h.now()), connmgr::breaker_state::open);
-    EXPECT_EQ(h.take().error, errc::circuit_open);
-    manual_clock::advance(1min);
-    EXPECT_EQ(h.state.breaker(h.now()), connmgr::breaker_state::half_open);
-    EXPECT_TRUE(h.take().must_wait());
-    auto* t1 = h.queue();
-    auto* t2 = h.queue();  // queued, but only one trial connect
-    EXPECT_EQ(h.state.connecting(), 1u);
-    auto job = h.state.next_connect(h.now());
-    ASSERT_TRUE(job);
-    EXPECT_EQ(h.take().error, errc::circuit_open);  // trial under way
-    h.slots.push_back(std::make_unique<slot>());
-    EXPECT_EQ(h.state.on_connected(h.slots.back().get(), h.now(), 0).handed, t1);
-    EXPECT_EQ(h.state.breaker(h.now()), connmgr::breaker_state::closed);
-    EXPECT_EQ(h.state.connecting(), 1u);  // now t2 gets its own
-    (void)t2;
+// Defect: a role's CONNECTION LIMIT opened the breaker though its connections were healthy.
+TEST(PoolState, ServerFullWithOpenConnectionsWaitsForThemAndSparesTheBreaker) {
+    script p(options(10), {5, 100ms, 1s}, {2, 60s});
+    std::vector<slot*> held;
+    for (int i = 0; i < 3; ++i) {
+        p.acquire(p.w());
+        p.connected(p.j(p.t0), held.emplace_back(p.s()));
+    }
+    auto* w = p.w();
+    p.acquire(w);
+    for (unsigned attempt = 1; attempt <= 6; ++attempt) {
+        auto a = p.failed(p.j(p.now(), attempt), connect_failure::server_full,
+                          "FATAL: too many connections for role \"app\"");
+        EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::closed);
+        EXPECT_FALSE(w->done);
+        p.advance(1s);
+        p.timer();
+    }
+    EXPECT_EQ(p.give_back(held[0])[0], act(hand{w, held[0]}));
+    auto* late = p.w("", 1s);
+    p.acquire(late);
+    p.advance(1s);
+    p.timer();
+    EXPECT_NE(late->message.find("too many connections for role"), std::string::npos)
+        << late->message;
 }
 
-TEST(PoolState, FailedTrialReopens) {
-    connmgr::retry_options r{1, 0ms, 0ms};
-    connmgr::breaker_options b{1, 1min};
-    harness h(small(1), r, b);
-    h.queue();
-    EXPECT_EQ(h.connect_fail().size(), 1u);
-    manual_clock::advance(1min);
-    h.queue();
-    EXPECT_EQ(h.connect_fail().size(), 1u);
-    EXPECT_EQ(h.state.breaker(h.now()), connmgr::breaker_state::open);
+TEST(PoolState, ServerFullWithNothingOpenCountsTowardTheBreaker) {
+    script p(options(2), {5, 100ms, 1s}, {1, 60s});
+    auto* w = p.w();
+    p.acquire(w);
+    p.failed(p.j(p.t0), connect_failure::server_full, "sorry, too many clients already");
+    EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::open);
+    EXPECT_EQ(w->error, errc::circuit_open);
 }
 
-TEST(PoolState, BreakerOpenStillHandsOutIdle) {
-    connmgr::retry_options r{1, 0ms, 0ms};
-    connmgr::breaker_options b{1, 1min};
-    harness h(small(2), r, b);
-    h.queue();
-    h.connect_ok();
-    h.state.on_return(h.slots[0].get(), true, h.now());
-    auto a = h.take();
-    h.queue();
-    EXPECT_EQ(h.connect_fail().size(), 1u);  // opens
-    h.state.on_return(a.connection, true, h.now());
-    EXPECT_NE(h.take().connection, nullptr);
+TEST(PoolState, BreakerOpensThenTrialsAfterBaseDelayDoublingUpToOpenFor) {
+    script p(options(2), {5, 100ms, 1s}, {2, 1s});
+    auto* w = p.w();
+    p.acquire(w);
+    p.failed(p.j(p.t0));
+    p.advance(100ms);
+    p.timer();
+    auto a = p.failed(p.j(p.now(), 2));  // second consecutive failure: open
+    EXPECT_EQ(a, (acts{fail{w, errc::circuit_open}, arm{p.now() + 100ms}}));
+    EXPECT_NE(w->message.find("circuit breaker open for app (sync pool)"), std::string::npos);
+    EXPECT_NE(w->message.find("next trial connect in 100ms"), std::string::npos) << w->message;
+    auto* refused = p.w();
+    EXPECT_EQ(p.acquire(refused), (acts{fail{refused, errc::circuit_open}}));
+    // Trials at +100ms, then +200, +400, +800, then capped at open_for (1s).
+    for (auto gap : {100ms, 200ms, 400ms, 800ms, 1000ms, 1000ms}) {
+        p.advance(gap - 1ms);
+        EXPECT_EQ(p.timer(), (acts{arm{p.now() + 1ms}}));
+        p.advance(1ms);
+        EXPECT_EQ(p.timer(), (acts{connect{p.j(p.now(), 1, true), p.now() + 5s}}));
+        EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::half_open);
+        p.failed(p.j(p.now(), 1, true));
+        EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::open);
+    }
+    p.advance(1s);
+    p.timer();
+    auto* trial = p.s();
+    EXPECT_EQ(p.connected(p.j(p.now(), 1, true), trial), (acts{arm{p.now() + 1s}}));
+    EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::closed);
+    auto* next = p.w();
+    EXPECT_EQ(p.acquire(next), (acts{hand{next, trial}}));
 }
 
-TEST(PoolState, CloseFailsWaitersClosesIdleAndLateConnects) {
-    harness h(small(3));
-    h.queue();
-    h.connect_ok();
-    auto* leased = h.slots[0].get();
-    h.queue();
-    h.connect_ok();
-    h.state.on_return(h.slots[1].get(), true, h.now());  // idle
-    auto* w = h.queue();
-    auto job = h.state.next_connect(h.now());
-    ASSERT_TRUE(job);
-    auto c = h.state.begin_close();
-    EXPECT_TRUE(c.first);
-    EXPECT_EQ(c.idle.size(), 1u);
-    ASSERT_EQ(c.failed.size(), 1u);
-    EXPECT_EQ(w->error, errc::shutting_down);
-    EXPECT_FALSE(h.state.begin_close().first);
-    EXPECT_EQ(h.take().error, errc::shutting_down);
-    slot late;
-    EXPECT_TRUE(h.state.on_connected(&late, h.now(), 0).close);
-    EXPECT_TRUE(h.state.on_return(leased, true, h.now()).close);
-    EXPECT_EQ(h.state.in_use(), 0u);
+TEST(PoolState, OpenBreakerStillHandsOutIdleConnections) {
+    script p(options(2), {1, 100ms, 1s}, {1, 60s});
+    auto* s1 = p.warm(p.w());
+    auto* a = p.w();
+    auto* b = p.w();
+    p.acquire(a);
+    p.acquire(b);  // a takes s1, b waits for a connect
+    p.failed(p.j(p.t0));
+    EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::open);
+    EXPECT_EQ(b->error, errc::circuit_open);
+    p.give_back(s1);
+    auto* c = p.w();
+    EXPECT_EQ(p.acquire(c), (acts{hand{c, s1}}));
+}
+
+TEST(PoolState, CloseFailsWaitersClosesIdleThenLateConnectsAndReturns) {
+    script p(options(3), {3, 100ms, 1s}, {0, 60s}, 0, 3);
+    auto* idle = p.warm(p.w());
+    auto* held_by = p.w();
+    p.acquire(held_by);
+    auto* w1 = p.w();
+    auto* w2 = p.w();
+    p.acquire(w1);
+    p.acquire(w2);
+    auto a = p.c.on_close(p.now());
+    EXPECT_EQ(a, (acts{fail{w1, errc::shutting_down}, fail{w2, errc::shutting_down}}));
+    (void)idle;
+    EXPECT_EQ(p.c.on_close(p.now()), (acts{}));
+    auto* late = p.s();
+    EXPECT_EQ(p.connected(p.j(p.t0), late), (acts{close_it{late}}));
+    EXPECT_EQ(p.give_back(held_by->result), (acts{close_it{held_by->result}}));
+    auto* after = p.w();
+    EXPECT_EQ(p.acquire(after), (acts{fail{after, errc::shutting_down}}));
+}
+
+TEST(PoolState, CloseClosesIdleConnections) {
+    script p(options(1));
+    auto* s1 = p.warm(p.w());
+    EXPECT_EQ(p.c.on_close(p.now()), (acts{close_it{s1}}));
+}
+
+// Defects: a forked child freed a slot still linked in the leased list, and closed the
+// parent's idle connections.
+TEST(PoolState, ForkForgetsTheParentsConnectionsWithoutClosingThem) {
+    script p(options(3));
+    auto* holder = p.w();
+    p.acquire(holder);
+    auto* leased = p.s();
+    p.connected(p.j(p.t0), leased);
+    auto* idle = p.warm(p.w());
+    acts a;
+    EXPECT_TRUE(p.c.on_fork(1, a));
+    EXPECT_EQ(a, (acts{abandon{idle}}));
+    EXPECT_FALSE(p.c.on_fork(1, a));
+    EXPECT_EQ(p.c.total(), 0u);
+    EXPECT_EQ(p.give_back(leased), (acts{abandon{leased}}));  // never reset, closed or reused
+    EXPECT_EQ(p.c.on_close(p.now()), (acts{}));               // nothing of the parent's closed
+}
+
+TEST(PoolState, ForkForgetsTheParentsWaitersAndConnects) {
+    script p(options(3));
+    p.acquire(p.w());  // queued, its connect in flight
+    acts a;
+    EXPECT_TRUE(p.c.on_fork(1, a));
+    EXPECT_EQ(a, (acts{}));
+    EXPECT_EQ(p.c.waiters(), 0u);
+    EXPECT_EQ(p.c.connecting(), 0u);
+    auto* late = p.s();
+    EXPECT_EQ(p.connected(p.j(p.t0), late), (acts{abandon{late}}));  // the parent's socket
+}
+
+TEST(PoolState, ChildStartsEmptyAndConnectsItsOwn) {
+    script p(options(1));
+    p.warm(p.w());
+    acts a;
+    p.c.on_fork(7, a);
+    auto* w = p.w();
+    EXPECT_EQ(p.acquire(w),
+              (acts{connect{{1, false, 7, p.now()}, p.now() + 5s}, arm{p.now() + 30s}}));
+}
+
+// Defect: durations near their type's limit overflowed steady_clock arithmetic.
+TEST(PoolState, HugeDurationsSaturateInsteadOfOverflowing) {
+    auto o = options(1);
+    o.max_lifetime = std::chrono::milliseconds{1'000'000'000'000'000};
+    o.idle_timeout = std::chrono::milliseconds{1'000'000'000'000'000};
+    script p(o, {3, 100ms, 1s}, {1, std::chrono::milliseconds{1'000'000'000'000'000}});
+    auto* w = p.w("", std::chrono::milliseconds::max());
+    EXPECT_EQ(p.acquire(w), (acts{connect{p.j(p.t0), p.t0 + 5s}}));  // no deadline to arm
+    EXPECT_EQ(w->deadline, clk::time_point::max());
+    auto* s1 = p.s();
+    p.connected(p.j(p.t0), s1);
+    EXPECT_GT(s1->expires, p.now());
+    p.give_back(s1);
+    p.advance(1h);
+    EXPECT_EQ(p.timer(), (acts{arm{p.now() + 1s}}));  // nothing expired
+    EXPECT_EQ(p.c.idle(), 1u);
+}
+
+TEST(PoolState, BoundedBargingServesTheHeadWithinKPlusOneReturns) {
+    script p(options(1), {3, 100ms, 1s}, {0, 60s}, 2);
+    auto* s1 = p.s();
+    auto* runner = p.w();
+    p.acquire(runner);
+    p.connected(p.j(p.t0), s1);
+    auto* head = p.w();
+    p.acquire(head);
+    EXPECT_EQ(p.give_back(s1), (acts{wake{head}, arm{p.now() + 1s}}));  // parked; head told once
+    auto* barger = p.w();
+    EXPECT_EQ(p.acquire(barger), (acts{hand{barger, s1}}));  // a running acquirer takes it
+    EXPECT_EQ(p.give_back(s1), (acts{}));                    // parked again, head already told
+    EXPECT_EQ(p.c.on_retake(p.now(), *head), (acts{hand{head, s1}}));
+    auto* next = p.w();
+    p.acquire(next);
+    EXPECT_EQ(p.give_back(s1), (acts{wake{next}}));
+    EXPECT_EQ(p.c.on_retake(p.now(), *p.w()), (acts{}));  // only the head may retake
+    p.acquire(p.w());                                     // a barger takes it again
+    EXPECT_EQ(p.give_back(p.waiters.back()->result), (acts{}));
+    p.acquire(p.w());
+    EXPECT_EQ(p.give_back(p.waiters.back()->result), (acts{hand{next, s1}}));  // K = 2 passes used
 }
 
 TEST(PoolState, StatsCountEverything) {
-    harness h(small(1));
-    auto* w = h.queue();
-    manual_clock::advance(20ms);
-    h.connect_ok();
-    (void)w;
+    script p(options(2));
+    auto* s1 = p.s();
+    p.acquire(p.w());
+    p.connected(p.j(p.t0), s1);
+    p.give_back(s1, false);
+    auto* w = p.w("", 1s);
+    p.acquire(w);
+    p.advance(1s);
+    p.timer();
     connmgr::pool_stats st;
-    h.state.fill(st);
-    EXPECT_EQ(st.in_use, 1u);
+    p.c.fill(st);
     EXPECT_EQ(st.created_total, 1u);
+    EXPECT_EQ(st.closed_total, 1u);
     EXPECT_EQ(st.acquired_total, 1u);
-    EXPECT_NEAR(st.wait_seconds_max, 0.020, 1e-9);
-    EXPECT_DOUBLE_EQ(st.utilization, 1.0);
-    ASSERT_EQ(st.wait_buckets.size(), st.wait_buckets_le.size());
+    EXPECT_EQ(st.timeouts_total, 1u);
+    EXPECT_EQ(st.max_size, 2u);
+    EXPECT_EQ(st.connecting, 1u);
     EXPECT_EQ(st.wait_buckets.back(), 1u);
-    EXPECT_EQ(st.wait_buckets[2], 0u);  // 20ms > 10ms
-    EXPECT_EQ(st.wait_buckets[3], 1u);  // <= 50ms
-}
-
-TEST(PoolState, TimeoutMessageNamesEverything) {
-    harness h(small(3));
-    h.queue();
-    auto msg = h.state.timeout_message("app", connmgr::flavour::sync, 1500ms);
-    EXPECT_EQ(msg,
-              "timed out waiting for a connection to app (sync pool): max_size 3, in use 0, "
-              "waiters 1, waited 1500ms");
-}
-
-TEST(PoolState, AbandonForgetsEverythingWithoutClosing) {
-    harness h(small(2));
-    h.queue();
-    h.connect_ok();
-    h.queue();
-    h.connect_ok();
-    h.state.on_return(h.slots[1].get(), true, h.now());
-    auto idle = h.state.abandon();
-    EXPECT_EQ(idle.size(), 1u);
-    EXPECT_EQ(h.state.open(), 0u);
-    EXPECT_EQ(h.state.total(), 0u);
-    EXPECT_TRUE(h.take().must_wait());
-}
-
-}  // namespace
-
-namespace {
-
-TEST(PoolState, BoundedBargingServesHeadWithinKPlusOneReturns) {
-    connmgr::pool_options p = small(1);
-    core::settings s{p, {}, {}, 1, 2};
-    core st(s, 1);
-    manual_clock::reset();
-    slot c;
-    waiter first, head;
-    st.enqueue(&first, manual_clock::now());
-    ASSERT_TRUE(st.next_connect(manual_clock::now()));
-    EXPECT_EQ(st.on_connected(&c, manual_clock::now(), 0).handed, &first);
-    st.enqueue(&head, manual_clock::now());
-    // Two returns park it for barging and wake the head once.
-    auto r1 = st.on_return(&c, true, manual_clock::now());
-    EXPECT_EQ(r1.handed, nullptr);
-    EXPECT_EQ(r1.wake, &head);
-    auto barge = st.take(manual_clock::now(), 30s, "");  // a running thread takes it first
-    EXPECT_EQ(barge.connection, &c);
-    auto r2 = st.on_return(&c, true, manual_clock::now());
-    EXPECT_EQ(r2.wake, nullptr);  // already woken, not yet looked
-    bool ping = false;
-    EXPECT_EQ(st.retake(&head, manual_clock::now(), ping), &c);  // the head takes it
-    EXPECT_TRUE(head.done);
-    EXPECT_EQ(st.waiters(), 0u);
-    // A new head: after K=2 parked returns, the third goes to it directly.
-    waiter w2;
-    st.enqueue(&w2, manual_clock::now());
-    EXPECT_EQ(st.on_return(&c, true, manual_clock::now()).wake, &w2);
-    EXPECT_NE(st.take(manual_clock::now(), 30s, "").connection, nullptr);
-    EXPECT_EQ(st.on_return(&c, true, manual_clock::now()).handed, nullptr);
-    EXPECT_NE(st.take(manual_clock::now(), 30s, "").connection, nullptr);
-    EXPECT_EQ(st.on_return(&c, true, manual_clock::now()).handed, &w2);
 }
 
 }  // namespace

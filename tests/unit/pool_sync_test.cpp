@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_driver.hpp"
+#include "manual_clock.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,7 +20,9 @@ using namespace std::chrono_literals;
 using connmgr::errc;
 using connmgr::test::fake_backend;
 using connmgr::test::fake_sync_driver;
+using connmgr::test::manual_clock;
 using pool_t = connmgr::sync_pool<fake_sync_driver>;
+using manual_pool = connmgr::sync_pool<fake_sync_driver, manual_clock>;
 
 connmgr::pool_params params(std::size_t max, std::chrono::milliseconds timeout = 2s) {
     connmgr::pool_params p;
@@ -66,18 +69,24 @@ TEST(SyncPool, AcquireConnectsAndReuses) {
     EXPECT_EQ(st.databases, std::vector<std::string>{"app"});
 }
 
+// Deadlines are the core's: a manual clock moved past one fails the waiter, no sleeping.
 TEST(SyncPool, TimesOutWithMessage) {
+    manual_clock::reset();
     auto b = std::make_shared<fake_backend>();
-    pool_t pool(fake_sync_driver(b), params(1, 50ms));
-    auto held = pool.acquire();
+    manual_pool pool(fake_sync_driver(b), params(1, 30s));
+    auto held = pool.acquire({.timeout = {}, .holder = "store#1"});
+    auto waiting = std::async(std::launch::async, [&] { return pool.acquire(); });
+    ASSERT_TRUE(eventually([&] { return pool.stats().waiters == 1; }));
+    manual_clock::advance(30s);
+    pool.run_timers();
     try {
-        (void)pool.acquire();
+        (void)waiting.get();
         FAIL() << "expected timeout";
     } catch (const connmgr::timeout_error& e) {
         EXPECT_EQ(e.code(), errc::acquire_timeout);
-        EXPECT_NE(std::string(e.what()).find("app (sync pool): max_size 1, in use 1"),
-                  std::string::npos)
-            << e.what();
+        const std::string what = e.what();
+        EXPECT_NE(what.find("app (sync pool): max_size 1, in use 1"), std::string::npos) << what;
+        EXPECT_NE(what.find("oldest lease: store#1 for 30.0s"), std::string::npos) << what;
     }
     EXPECT_EQ(pool.stats().timeouts_total, 1u);
 }
@@ -175,28 +184,34 @@ TEST(SyncPool, ConnectFailureAfterRetriesThrowsConnectError) {
     EXPECT_EQ(b->connects.load(), 3);
 }
 
-TEST(SyncPool, BreakerOpensAndRecovers) {
+TEST(SyncPool, BreakerOpensAndRecoversThroughABackgroundTrial) {
+    manual_clock::reset();
     auto b = std::make_shared<fake_backend>();
     b->fail_all = true;
     auto p = params(1);
-    p.retry = {1, 0ms, 0ms};
-    p.breaker = {2, 100ms};
-    pool_t pool(fake_sync_driver(b), p);
+    p.retry = {1, 100ms, 100ms};
+    p.breaker = {2, 60s};
+    manual_pool pool(fake_sync_driver(b), p);
     EXPECT_THROW((void)pool.acquire(), connmgr::connect_error);
     try {
         (void)pool.acquire();
         FAIL();
     } catch (const connmgr::connect_error& e) {
         EXPECT_EQ(e.code(), errc::circuit_open);
+        EXPECT_NE(std::string(e.what()).find("fake connect refused"), std::string::npos)
+            << e.what();
     }
     auto r = pool.try_acquire();
     EXPECT_EQ(r.error(), errc::circuit_open);
     EXPECT_EQ(pool.stats().breaker, connmgr::breaker_state::open);
     b->fail_all = false;
-    std::this_thread::sleep_for(120ms);  // open_for must pass in real time
+    const long before = b->connects.load();
+    manual_clock::advance(100ms);  // retry.base_delay: the first trial connect is due
+    pool.run_timers();
+    ASSERT_TRUE(eventually([&] { return pool.stats().breaker == connmgr::breaker_state::closed; }));
+    EXPECT_EQ(b->connects.load(), before + 1);  // one trial, in the background
     auto l = pool.acquire();
     EXPECT_TRUE(l);
-    EXPECT_EQ(pool.stats().breaker, connmgr::breaker_state::closed);
 }
 
 TEST(SyncPool, MinIdleIsFilledAndRefilled) {
@@ -355,6 +370,55 @@ TEST(SyncPool, ForkedChildAbandonsConnections) {
     EXPECT_EQ(WEXITSTATUS(status), 0);
     EXPECT_EQ(b->created.load(), 1);  // the parent is untouched
     EXPECT_EQ(pool.stats().in_use, 1u);
+}
+
+// Runs `child` in a forked process and returns its exit code (the child's own checks).
+template <class F>
+int in_child(F child) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(child());
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+}
+
+// Defect: a child that gave back a parent-era lease first freed a slot still linked in the
+// pool's leased list; its next acquire walked freed memory (ASan: heap-use-after-free).
+TEST(SyncPool, ForkedChildReleasesAParentLeaseFirstThenAcquires) {
+    auto b = std::make_shared<fake_backend>();
+    pool_t pool(fake_sync_driver(b), params(2));
+    auto held = pool.acquire();
+    EXPECT_EQ(in_child([&] {
+                  held.release();  // before any other call in the child
+                  auto l = pool.acquire();
+                  return (b->closed.load() == 0 ? 0 : 1) | (l ? 0 : 2) |
+                         (pool.stats().in_use == 1 ? 0 : 4);
+              }),
+              0);
+    EXPECT_EQ(b->closed.load(), 0);
+    EXPECT_EQ(pool.stats().in_use, 1u);  // the parent still holds its lease
+    held.release();
+    EXPECT_EQ(pool.stats().idle, 1u);
+}
+
+// Defect: a child that closed a pool it never used closed the parent's idle connections and
+// joined the parent's background thread (a hang: that thread does not exist in the child).
+TEST(SyncPool, ForkedChildClosingThePoolLeavesTheParentsConnections) {
+    auto b = std::make_shared<fake_backend>();
+    auto p = params(3);
+    p.pool.min_idle = 2;
+    pool_t pool(fake_sync_driver(b), p);
+    { auto l = pool.acquire(); }  // starts the background thread
+    ASSERT_TRUE(eventually([&] { return pool.stats().idle == 2; }));
+    EXPECT_EQ(in_child([&] {
+                  auto s = pool.close(std::chrono::milliseconds{100});
+                  return (b->closed.load() == 0 ? 0 : 1) | (s.connections_closed == 0 ? 0 : 2);
+              }),
+              0);
+    EXPECT_EQ(b->closed.load(), 0);
+    EXPECT_EQ(pool.stats().idle, 2u);
+    auto l = pool.acquire();  // the parent's connections still serve
+    EXPECT_LE(l->id, 2);
 }
 
 }  // namespace

@@ -1,20 +1,22 @@
 #pragma once
 /// async_pool<Driver>: a non-blocking pool over an async_driver, for Boost.Asio (DESIGN §5).
 ///
-/// The rules live in detail::pool_state; this shell runs them under one short mutex (measured:
-/// cheaper than hopping to a strand for every acquire and release, and it lets a lease be
-/// returned from any thread without a post). Waiter deadlines are Asio steady_timers on the
-/// pool's executor; connects and pings run through the driver on the pool's executor; a
-/// completion is always posted to the caller's associated executor (never run inside
-/// async_acquire), except that one bound to system_executor (use_future) runs on the pool's
-/// executor: see detail/post_completion.hpp. Works with use_awaitable, deferred, use_future and
-/// plain callbacks; a waiting async_acquire honours per-operation cancellation (its cancellation
-/// slot) and then completes with operation_aborted, leaving nothing behind.
+/// Every rule lives in detail::pool_state; this shell only carries out its actions: it feeds
+/// the core under one short mutex (cheaper than a strand hop per acquire and release, and a
+/// lease can be returned from any thread without a post), keeps one steady_timer per pool for
+/// every deadline, retry and sweep the core asks for, and runs connects and pings through the
+/// driver on the pool's executor. A completion is always posted to the caller's associated
+/// executor (never run inside async_acquire), except that one bound to system_executor
+/// (use_future) runs on the pool's executor: see detail/post_completion.hpp. Works with
+/// use_awaitable, deferred, use_future and plain callbacks; a waiting async_acquire honours
+/// per-operation cancellation (its cancellation slot) and then completes with
+/// operation_aborted, leaving nothing behind.
 ///
-/// Waiters are served strictly FIFO (a returned connection is handed to the oldest waiter);
-/// at most two connects run at once; a waiting operation keeps outstanding work on the
-/// caller's executor until its completion is posted. Waiter deadlines and the sweep use real
-/// time (steady_timer) even when Clock is a test clock.
+/// The operation is type-erased at the pool's boundary (async_waiter), so the pool itself is
+/// compiled once per driver (the library's drivers are instantiated in lib/src). Fairness:
+/// FIFO among waiters with bounded barging (8 returns): a returned connection may be parked
+/// for a running acquirer while the head waiter is woken on its own executor to retake one,
+/// so contention costs no hand-off post per cycle. At most two connects run at once.
 ///
 /// \par Thread safety
 /// Every member is safe to call from any thread at once, except that close() blocks and must not
@@ -38,16 +40,14 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <vector>
 
 namespace connmgr {
 namespace detail {
@@ -59,178 +59,115 @@ public:
     using connection = typename Driver::connection;
     using core_type = pool_state<Clock>;
     using slot_type = conn_slot<connection, Clock>;
+    using actions_type = typename core_type::actions_type;
+    using job_type = typename core_type::job_type;
     using error_code = boost::system::error_code;
-    using job = typename core_type::connect_job;
 
-    /// Connects that may run at once: the async shell has no thread to spare, only sockets.
     static constexpr std::size_t parallel_connects = 2;
+    static constexpr unsigned max_bypass = 8;
+
+    /// One async_acquire, type-erased over its completion handler.
+    struct async_waiter : waiter<Clock> {
+        virtual ~async_waiter() = default;
+        /// Posts the handler to its executor with the result.
+        virtual void complete(error_code ec, lease<Driver> l) = 0;
+        /// Runs `f` on the handler's executor (a woken waiter retakes there).
+        virtual void run_on_own_executor(std::function<void()> f) = 0;
+        /// Hooks per-operation cancellation to `pool`; called under the pool's lock.
+        virtual void hook_cancellation(std::weak_ptr<async_pool_impl> pool) = 0;
+        std::shared_ptr<async_waiter> self;  // owns itself until finished
+    };
 
     async_pool_impl(boost::asio::any_io_executor ex, Driver driver, pool_params params)
         : ex_(std::move(ex)),
-          strand_(boost::asio::make_strand(ex_)),
           driver_(std::move(driver)),
-          params_(std::move(params)),
-          core_(core_settings<Clock>(params_, parallel_connects, 0)),
-          sweep_timer_(strand_),
-          retry_timer_(strand_),
-          generation_(fork_generation()) {
+          params_(checked(std::move(params))),
+          core_(core_settings<Clock>(params_, flavour::async, parallel_connects, max_bypass),
+                fork_generation()),
+          generation_(core_.generation()),
+          timer_(ex_) {
         register_fork_handler();
     }
 
-    template <class Handler>
-    void start_acquire(Handler handler, acquire_options opts) {
+    void start_acquire(std::shared_ptr<async_waiter> w) {
         check_fork();
-        const auto timeout = opts.timeout.value_or(params_.pool.acquire_timeout);
+        auto* raw = w.get();
+        raw->self = std::move(w);
         std::unique_lock lock(mutex_);
-        const auto now = Clock::now();
-        auto r = core_.take(now, timeout, opts.holder);
-        if (r.error) {
-            lock.unlock();
-            post_completion(std::move(handler), r.error, lease<Driver>{});
-            return;
-        }
-        if (r.connection) {
-            lock.unlock();
-            auto* s = static_cast<slot_type*>(r.connection);
-            if (r.ping)
-                ping_then_complete(std::move(handler), s, std::move(opts));
-            else
-                post_completion(std::move(handler), error_code{}, make_lease(s));
-            return;
-        }
-        auto w = std::make_shared<waiter_op<Handler>>(std::move(handler), ex_);
-        w->holder = std::move(opts.holder);
-        w->self = w;
-        core_.enqueue(w.get(), now);
-        // Arm the deadline and the cancellation hook before anyone can finish the waiter:
-        // finishing happens under this lock.
-        w->timer.expires_after(core_.wait_limit(opts.timeout));
-        w->timer.async_wait([w, weak = this->weak_from_this()](error_code ec) {
-            if (ec == boost::asio::error::operation_aborted) return;
-            if (auto self = weak.lock()) self->on_deadline(w.get());
-        });
-        auto slot = boost::asio::get_associated_cancellation_slot(w->handler);
-        if (slot.is_connected()) {
-            slot.template emplace<cancel_hook>(this->weak_from_this(),
-                                               std::weak_ptr<async_waiter>(w));
-        }
-        auto jobs = due_connects(now);
-        ensure_sweeping();
-        lock.unlock();
-        launch(jobs);
+        auto todo = core_.on_acquire(Clock::now(), *raw);
+        // Before anyone else can finish the waiter: that happens under this lock too.
+        if (!raw->done) raw->hook_cancellation(this->weak_from_this());
+        run(todo, lock);
+    }
+
+    /// A woken waiter, on its own executor.
+    void retake(const std::shared_ptr<async_waiter>& w) {
+        std::unique_lock lock(mutex_);
+        auto todo = core_.on_retake(Clock::now(), *w);
+        run(todo, lock);
+    }
+
+    void cancel(async_waiter& w) {
+        std::unique_lock lock(mutex_);
+        auto todo = core_.on_cancel(Clock::now(), w, boost::asio::error::operation_aborted);
+        run(todo, lock);
     }
 
     pool_stats stats() const {
         pool_stats st;
         std::lock_guard lock(mutex_);
-        fill_stats(st, core_, params_, flavour::async);
+        fill_stats(st, core_, params_);
         return st;
     }
 
     close_summary close(std::chrono::milliseconds drain) {
+        check_fork();
         std::unique_lock lock(mutex_);
+        if (core_.closing()) return {};
         pool_stats before;
         core_.fill(before);
-        auto start = core_.begin_close();
-        if (!start.first) return {};
-        auto failed = claim(start.failed);
-        lock.unlock();
-        for (auto& w : failed) finish(w, w->error, {});
-        for (auto* s : start.idle) close_slot(static_cast<slot_type*>(s));
-        boost::asio::post(strand_, [self = this->shared_from_this()] {
-            self->sweep_timer_.cancel();
-            self->retry_timer_.cancel();
-        });
+        auto todo = core_.on_close(Clock::now());
+        timer_.cancel();
+        run(todo, lock);
         lock.lock();
         drained_.wait_for(lock, drain, [this] { return core_.in_use() == 0; });
-        return make_summary(core_, before.closed_total, true);
+        return make_summary(core_, before.closed_total);
     }
 
     void give_back(void* token, bool broken) noexcept override {
+        check_fork();
         auto* s = static_cast<slot_type*>(token);
-        if (s->generation != fork_generation()) {  // a forked child: the socket is the parent's
-            (void)s->conn.release();
-            delete s;
-            return;
-        }
+        // The parent's connection in a forked child: the driver must not touch it.
+        const bool ours = s->generation == generation_.load(std::memory_order_relaxed);
         if constexpr (async_restorable<Driver>) {
-            if (!broken && !driver_.is_broken(*s->conn) && driver_.needs_restore(*s->conn)) {
+            if (ours && !broken && !driver_.is_broken(*s->conn) &&
+                driver_.needs_restore(*s->conn)) {
                 const auto deadline =
                     std::chrono::steady_clock::now() + params_.pool.connect_timeout;
                 driver_.async_restore(*s->conn, deadline,
                                       [self = this->shared_from_this(), s](error_code ec) {
-                                          self->returned(s, !ec);
+                                          self->returned(*s, !ec);
                                       });
                 return;
             }
         }
-        returned(s, !broken);
+        returned(*s, ours && !broken);
     }
 
-private:
-    // The return path once the connection is as clean as the driver can make it.
-    void returned(slot_type* s, bool usable) noexcept {
-        const bool reusable = usable && !driver_.is_broken(*s->conn) && driver_.reset(*s->conn);
-        std::shared_ptr<async_waiter> to;
-        std::vector<job> jobs;
-        typename core_type::placement p;
-        {
-            std::lock_guard lock(mutex_);
-            const auto now = Clock::now();
-            p = core_.on_return(s, reusable, now);
-            if (p.handed) to = claim_one(p.handed);
-            if (p.close) jobs = due_connects(now);
-            if (core_.closing() && core_.in_use() == 0) drained_.notify_all();
-        }
-        if (to) finish(to, {}, make_lease(s));
-        if (p.close) close_slot(s);
-        launch(jobs);
-    }
-
-public:
     std::string_view holder(const void* token) const noexcept override {
         return static_cast<const slot_type*>(token)->holder;
     }
 
+    /// Feeds the pool's timer now (the pool's own timer does it when due; a test with a manual
+    /// Clock calls it after moving the clock).
+    void run_timers() {
+        std::unique_lock lock(mutex_);
+        auto todo = core_.on_timer(Clock::now());
+        run(todo, lock);
+    }
+
     const pool_params& params() const noexcept { return params_; }
     const boost::asio::any_io_executor& get_executor() const noexcept { return ex_; }
-
-private:
-    /// A queued async_acquire, type-erased over its handler.
-    struct async_waiter : waiter<Clock> {
-        explicit async_waiter(const boost::asio::any_io_executor& ex) : timer(ex) {}
-        virtual ~async_waiter() = default;
-        /// Posts the handler to its executor with the result.
-        virtual void complete(error_code ec, lease<Driver> l) = 0;
-        boost::asio::steady_timer timer;     // the deadline, on the pool's executor
-        std::shared_ptr<async_waiter> self;  // owns itself while queued
-    };
-
-    template <class Handler>
-    struct waiter_op final : async_waiter {
-        using executor = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
-        waiter_op(Handler&& h, const boost::asio::any_io_executor& pool_ex)
-            : async_waiter(pool_ex),
-              handler(std::move(h)),
-              work(boost::asio::get_associated_executor(handler, pool_ex)) {}
-        void complete(error_code ec, lease<Driver> l) override {
-            auto ex = work.get_executor();
-            // The work guard travels with the completion and is released on the caller's
-            // executor: resetting it here, after the post, could touch an io_context the
-            // caller already destroyed once the handler ran (found by ASan).
-            post_completion_to(
-                ex, this->timer.get_executor(),
-                [h = std::move(handler), ec, l = std::move(l), g = std::move(work)]() mutable {
-                    // The cancellation hook must not outlive the operation.
-                    auto slot = boost::asio::get_associated_cancellation_slot(h);
-                    if (slot.is_connected()) slot.clear();
-                    std::move(h)(ec, std::move(l));
-                    g.reset();
-                });
-        }
-        Handler handler;
-        boost::asio::executor_work_guard<executor> work;
-    };
 
     struct cancel_hook {
         std::weak_ptr<async_pool_impl> pool;
@@ -238,223 +175,179 @@ private:
         void operator()(boost::asio::cancellation_type) const {
             auto p = pool.lock();
             auto ww = w.lock();
-            if (p && ww) p->on_cancel(ww.get());
+            if (p && ww) p->cancel(*ww);
         }
     };
 
-    template <class Handler>
-    void post_completion(Handler&& handler, error_code ec, lease<Driver> l) {
-        auto ex = boost::asio::get_associated_executor(handler, ex_);
-        post_completion_to(ex, ex_, [h = std::move(handler), ec, l = std::move(l)]() mutable {
-            std::move(h)(ec, std::move(l));
-        });
+private:
+    static pool_params checked(pool_params p) {
+        validate(p.pool, "pool");
+        return p;
     }
 
-    template <class Handler>
-    void ping_then_complete(Handler&& handler, slot_type* s, acquire_options opts) {
-        // ping_handler is a std::function (copyable): park the move-only handler beside it.
-        auto held = std::make_shared<std::optional<Handler>>(std::move(handler));
-        const auto deadline = std::chrono::steady_clock::now() + params_.pool.connect_timeout;
-        driver_.async_ping(
-            *s->conn, deadline, [self = this->shared_from_this(), s, held, opts](error_code ec) {
-                if (!ec) {
-                    self->post_completion(std::move(**held), {}, self->make_lease(s));
-                    return;
-                }
-                std::vector<job> jobs;
-                {
-                    std::lock_guard lock(self->mutex_);
-                    self->core_.discard(s, Clock::now());
-                    jobs = self->due_connects(Clock::now());
-                }
-                self->close_slot(s);
-                self->launch(jobs);
-                self->start_acquire(std::move(**held), opts);  // replaced
-            });
+    // The return path once the connection is as clean as the driver can make it.
+    void returned(slot_type& s, bool usable) noexcept {
+        const bool reusable = usable && !driver_.is_broken(*s.conn) && driver_.reset(*s.conn);
+        std::unique_lock lock(mutex_);
+        auto todo = core_.on_return(Clock::now(), s, reusable);
+        run(todo, lock);
     }
 
-    void on_deadline(async_waiter* w) {
-        std::shared_ptr<async_waiter> mine;
-        {
-            std::lock_guard lock(mutex_);
-            if (!core_.remove(w)) return;
-            core_.count_timeout();
-            mine = std::move(w->self);
-        }
-        mine->complete(make_error_code(errc::acquire_timeout), {});
+    lease<Driver> make_lease(slot<Clock>* s) {
+        auto* c = static_cast<slot_type*>(s);
+        return lease<Driver>(this->shared_from_this(), c->conn.get(), c);
     }
 
-    void on_cancel(async_waiter* w) {
-        std::shared_ptr<async_waiter> mine;
-        {
-            std::lock_guard lock(mutex_);
-            if (!core_.remove(w)) return;
-            mine = std::move(w->self);
-        }
-        finish(mine, boost::asio::error::operation_aborted, {});
-    }
-
-    // Under the lock: takes ownership of waiters the core finished.
-    std::shared_ptr<async_waiter> claim_one(waiter<Clock>* w) {
-        return std::move(static_cast<async_waiter*>(w)->self);
-    }
-    std::vector<std::shared_ptr<async_waiter>> claim(const std::vector<waiter<Clock>*>& ws) {
-        std::vector<std::shared_ptr<async_waiter>> out;
-        out.reserve(ws.size());
-        for (auto* w : ws) out.push_back(claim_one(w));
-        return out;
-    }
-
-    void finish(const std::shared_ptr<async_waiter>& w, error_code ec, lease<Driver> l) {
-        w->timer.cancel();
-        w->complete(ec, std::move(l));
-    }
-
-    // Under the lock: connects the core wants started now; arms the retry timer for later ones.
-    std::vector<job> due_connects(typename Clock::time_point now) {
-        std::vector<job> jobs;
-        while (auto j = core_.next_connect(now)) jobs.push_back(*j);
-        if (core_.has_pending_connects() && core_.in_flight() < parallel_connects) {
-            const auto due = core_.next_connect_due();
-            if (due > now)
-                arm_retry(std::chrono::duration_cast<std::chrono::nanoseconds>(due - now));
-        }
-        return jobs;
-    }
-
-    void arm_retry(std::chrono::nanoseconds in) {
-        boost::asio::post(strand_, [weak = this->weak_from_this(), in] {
-            auto self = weak.lock();
-            if (!self) return;
-            self->retry_timer_.expires_after(in);
-            self->retry_timer_.async_wait([weak](error_code ec) {
-                if (ec) return;
-                if (auto s = weak.lock()) s->launch_due();
-            });
-        });
-    }
-
-    void launch_due() {
-        std::vector<job> jobs;
-        {
-            std::lock_guard lock(mutex_);
-            jobs = due_connects(Clock::now());
-        }
-        launch(jobs);
-    }
-
-    // Outside the lock.
-    void launch(const std::vector<job>& jobs) {
-        for (const auto& j : jobs) {
-            const auto deadline = std::chrono::steady_clock::now() + params_.pool.connect_timeout;
-            driver_.async_connect(
-                ex_, deadline, [self = this->shared_from_this(), j](connect_outcome<connection> o) {
-                    self->on_connect(j, std::move(o));
-                });
-        }
-    }
-
-    void on_connect(job j, connect_outcome<connection> o) {
-        std::vector<std::shared_ptr<async_waiter>> failed;
-        std::shared_ptr<async_waiter> to;
-        std::vector<job> jobs;
-        slot_type* s = nullptr;
-        bool close_it = false;
-        {
-            std::lock_guard lock(mutex_);
-            const auto now = Clock::now();
-            if (o.connection && !o.error) {
-                s = new slot_type;
-                s->conn = std::move(o.connection);
-                auto p = core_.on_connected(s, now, generation_);
-                if (p.handed) to = claim_one(p.handed);
-                close_it = p.close;
-            } else {
-                const auto ec = o.error ? o.error : make_error_code(errc::connect_failed);
-                failed =
-                    claim(core_.on_connect_failed(j, ec, connect_message(params_, o.message), now));
+    // Carries out the core's actions. Called with the lock held and returns with it released:
+    // under it, finished waiters are claimed (their self-ownership moves here) and the timer is
+    // armed; after it, completions are posted and the driver is called.
+    void run(actions_type& todo, std::unique_lock<std::mutex>& lock) {
+        struct claimed {
+            std::shared_ptr<async_waiter> w;
+            slot<Clock>* connection;
+        };
+        boost::container::small_vector<claimed, 4> finished;
+        boost::container::small_vector<std::shared_ptr<async_waiter>, 2> woken;
+        for (auto& a : todo) {
+            if (auto* h = std::get_if<hand_out<Clock>>(&a)) {
+                finished.push_back(
+                    {std::move(static_cast<async_waiter*>(h->to)->self), h->connection});
+            } else if (auto* f = std::get_if<fail_waiter<Clock>>(&a)) {
+                finished.push_back({std::move(static_cast<async_waiter*>(f->w)->self), nullptr});
+            } else if (auto* k = std::get_if<wake_waiter<Clock>>(&a)) {
+                woken.push_back(static_cast<async_waiter*>(k->w)->self);
+            } else if (auto* t = std::get_if<arm_timer<Clock>>(&a)) {
+                arm(t->at);
             }
-            jobs = due_connects(now);
         }
+        if (core_.closing() && core_.in_use() == 0) drained_.notify_all();
+        lock.unlock();
+        for (auto& c : finished) {
+            auto& w = *c.w;
+            if (c.connection != nullptr)
+                w.complete({}, make_lease(c.connection));
+            else
+                w.complete(w.error, {});
+        }
+        for (auto& w : woken)
+            w->run_on_own_executor([self = this->shared_from_this(), w] { self->retake(w); });
+        for (auto& a : todo) {
+            if (auto* p = std::get_if<ping_slot<Clock>>(&a)) {
+                auto* s = static_cast<slot_type*>(p->connection);
+                driver_.async_ping(*s->conn, to_steady<Clock>(p->deadline),
+                                   [self = this->shared_from_this(), s](error_code ec) {
+                                       std::unique_lock l(self->mutex_);
+                                       auto next =
+                                           self->core_.on_ping_result(Clock::now(), *s, !ec);
+                                       self->run(next, l);
+                                   });
+            } else if (auto* c = std::get_if<start_connect<Clock>>(&a)) {
+                driver_.async_connect(
+                    ex_, to_steady<Clock>(c->deadline),
+                    [self = this->shared_from_this(), job = c->job](connect_outcome<connection> o) {
+                        self->connected(job, std::move(o));
+                    });
+            } else if (auto* d = std::get_if<close_slot<Clock>>(&a)) {
+                auto* s = static_cast<slot_type*>(d->connection);
+                driver_.close(*s->conn);
+                delete s;
+            } else if (auto* b = std::get_if<abandon_slot<Clock>>(&a)) {
+                auto* s = static_cast<slot_type*>(b->connection);
+                (void)s->conn.release();  // the parent's socket: never close it here
+                delete s;
+            } else if (auto* l = std::get_if<log_line>(&a)) {
+                log(l->level, l->text);
+            }
+        }
+    }
+
+    void connected(const job_type& job, connect_outcome<connection> o) {
+        std::unique_lock lock(mutex_);
+        actions_type todo;
+        if (o.connection && !o.error) {
+            auto* s = new slot_type;
+            s->conn = std::move(o.connection);
+            todo = core_.on_connected(Clock::now(), job, *s);
+        } else {
+            todo = core_.on_connect_failed(Clock::now(), job, o.error, o.failure, o.message);
+        }
+        run(todo, lock);
         if (o.connection) driver_.close(*o.connection);  // an error that came with a connection
-        if (to) finish(to, {}, make_lease(s));
-        if (close_it) close_slot(s);
-        for (auto& w : failed) finish(w, w->error, {});
-        launch(jobs);
     }
 
-    // Under the lock.
-    void ensure_sweeping() {
-        if (sweeping_ || core_.closing()) return;
-        sweeping_ = true;
-        boost::asio::post(strand_, [self = this->shared_from_this()] { self->arm_sweep(); });
-    }
-
-    // On the strand.
-    void arm_sweep() {
-        sweep_timer_.expires_after(core_.sweep_period());
-        sweep_timer_.async_wait([weak = this->weak_from_this()](error_code ec) {
+    // Under the lock: the one timer, for whatever the core wants next.
+    void arm(typename Clock::time_point at) {
+        timer_.expires_at(to_steady<Clock>(at));
+        timer_.async_wait([weak = this->weak_from_this()](error_code ec) {
             if (ec) return;
-            if (auto self = weak.lock()) self->sweep();
+            if (auto self = weak.lock()) self->run_timers();
         });
     }
 
-    // On the strand.
-    void sweep() {
-        typename core_type::sweep_result r;
-        std::vector<job> jobs;
-        {
-            std::lock_guard lock(mutex_);
-            if (core_.closing()) return;
-            const auto now = Clock::now();
-            r = core_.sweep(now);
-            jobs = due_connects(now);
-        }
-        for (auto* s : r.to_close) close_slot(static_cast<slot_type*>(s));
-        for (auto& leak : r.leaks) {
-            const auto ms =
-                std::chrono::duration_cast<std::chrono::milliseconds>(leak.held).count();
-            log(log_level::warn, "possible connection leak: a lease of " + params_.database +
-                                     " (async pool) held by '" +
-                                     (leak.holder.empty() ? std::string("unknown") : leak.holder) +
-                                     "' for " + std::to_string(ms) + "ms");
-        }
-        launch(jobs);
-        arm_sweep();
-    }
-
-    lease<Driver> make_lease(slot_type* s) {
-        return lease<Driver>(this->shared_from_this(), s->conn.get(), s);
-    }
-
-    void close_slot(slot_type* s) noexcept {
-        driver_.close(*s->conn);
-        delete s;
-    }
-
+    // Forgets the parent's connections in a forked child.
     void check_fork() {
-        if (generation_ == fork_generation()) [[likely]]
+        const auto now_gen = fork_generation();
+        if (generation_.load(std::memory_order_relaxed) == now_gen) [[likely]]
             return;
-        std::lock_guard lock(mutex_);
-        if (generation_ == fork_generation()) return;
-        generation_ = fork_generation();
-        for (auto* s : core_.abandon()) {
-            (void)static_cast<slot_type*>(s)->conn.release();  // the parent's socket: leak it
-            delete static_cast<slot_type*>(s);
-        }
+        std::unique_lock lock(mutex_);
+        actions_type todo;
+        core_.on_fork(now_gen, todo);
+        generation_.store(now_gen, std::memory_order_relaxed);
+        run(todo, lock);
     }
 
     boost::asio::any_io_executor ex_;
-    boost::asio::strand<boost::asio::any_io_executor> strand_;  // the housekeeping timers
     Driver driver_;
     const pool_params params_;
     mutable std::mutex mutex_;
     core_type core_;
+    std::atomic<std::uint64_t> generation_;
     std::condition_variable drained_;
-    boost::asio::steady_timer sweep_timer_;
-    boost::asio::steady_timer retry_timer_;
-    bool sweeping_{false};
-    std::uint64_t generation_;
+    boost::asio::steady_timer timer_;  // guarded by mutex_
+};
+
+/// The async_waiter of one completion handler: the only part compiled per handler type.
+template <class Driver, class Clock, class Handler>
+struct async_waiter_op final : async_pool_impl<Driver, Clock>::async_waiter {
+    using impl_type = async_pool_impl<Driver, Clock>;
+    using executor = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
+
+    async_waiter_op(Handler&& h, const boost::asio::any_io_executor& pool_executor)
+        : handler(std::move(h)),
+          pool_ex(pool_executor),
+          work(boost::asio::get_associated_executor(handler, pool_executor)) {}
+
+    void complete(boost::system::error_code ec, lease<Driver> l) override {
+        auto ex = work.get_executor();
+        // The work guard travels with the completion and is released on the caller's executor:
+        // resetting it here, after the post, could touch an io_context the caller already
+        // destroyed once the handler ran (found by ASan).
+        post_completion_to(
+            ex, pool_ex,
+            [h = std::move(handler), ec, l = std::move(l), g = std::move(work)]() mutable {
+                // The cancellation hook must not outlive the operation.
+                auto slot = boost::asio::get_associated_cancellation_slot(h);
+                if (slot.is_connected()) slot.clear();
+                std::move(h)(ec, std::move(l));
+                g.reset();
+            });
+    }
+
+    void run_on_own_executor(std::function<void()> f) override {
+        post_completion_to(work.get_executor(), pool_ex, std::move(f));
+    }
+
+    void hook_cancellation(std::weak_ptr<impl_type> pool) override {
+        auto slot = boost::asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected()) {
+            slot.template emplace<typename impl_type::cancel_hook>(
+                std::move(pool), std::weak_ptr<typename impl_type::async_waiter>(this->self));
+        }
+    }
+
+    Handler handler;
+    boost::asio::any_io_executor pool_ex;
+    boost::asio::executor_work_guard<executor> work;
 };
 
 }  // namespace detail
@@ -469,7 +362,8 @@ public:
     using executor_type = boost::asio::any_io_executor;
     using signature = void(boost::system::error_code, lease<Driver>);
 
-    /// `ex` runs connects, pings and timers; completions go to each caller's executor.
+    /// `ex` runs connects, pings and the timer; completions go to each caller's executor.
+    /// Throws config_error when `params.pool` is invalid (see validate()).
     async_pool(boost::asio::any_io_executor ex, Driver driver, pool_params params)
         : impl_(std::make_shared<impl_type>(std::move(ex), std::move(driver), std::move(params))) {}
 
@@ -492,7 +386,12 @@ public:
     auto async_acquire(acquire_options opts, CompletionToken&& token = CompletionToken()) {
         return boost::asio::async_initiate<CompletionToken, signature>(
             [](auto handler, std::shared_ptr<impl_type> impl, acquire_options o) {
-                impl->start_acquire(std::move(handler), std::move(o));
+                using op = detail::async_waiter_op<Driver, Clock, std::decay_t<decltype(handler)>>;
+                auto w = std::allocate_shared<op>(boost::asio::recycling_allocator<op>(),
+                                                  std::move(handler), impl->get_executor());
+                w->holder = std::move(o.holder);
+                w->timeout = o.timeout;
+                impl->start_acquire(std::move(w));
             },
             token, impl_, std::move(opts));
     }
@@ -505,6 +404,9 @@ public:
     close_summary close(std::chrono::milliseconds drain_timeout) {
         return impl_->close(drain_timeout);
     }
+
+    /// Runs the pool's timer now: for tests that drive a manual Clock.
+    void run_timers() { impl_->run_timers(); }
 
     const pool_params& params() const noexcept { return impl_->params(); }
     executor_type get_executor() const noexcept { return impl_->get_executor(); }

@@ -27,6 +27,10 @@ struct keepalive_options {
     friend bool operator==(const keepalive_options&, const keepalive_options&) = default;
 };
 
+/// The longest duration any option may hold (365 days): far beyond any sensible setting, and
+/// far enough below the clocks' limits that no deadline arithmetic can overflow.
+inline constexpr milliseconds max_duration{365LL * 24 * 3'600'000};
+
 /// Sizing and timing of one pool (one flavour of one database).
 struct pool_options {
     std::size_t min_idle{0};               ///< connections kept open while idle

@@ -1,26 +1,23 @@
 #pragma once
 /// sync_pool<Driver>: a blocking pool over a sync_driver (DESIGN §5).
 ///
-/// The rules live in detail::pool_state; this shell runs them under one mutex, parks each
-/// waiter on its own condition variable (FIFO: the core picks who is woken), and calls the
-/// driver outside the lock. Connects, min_idle refill and the idle sweep run on one background
-/// thread per pool, started on first use and stopped by close(): user threads only ever block
-/// on the pool itself, and a waiter takes whichever connection frees first.
+/// Every rule lives in detail::pool_state; this shell only carries out its actions: it feeds
+/// the core under one mutex, parks each waiter on its own condition variable, and calls the
+/// driver outside the lock. One background thread per pool (started on first need, stopped by
+/// close()) runs connects one at a time and is the pool's timer; a waiting thread also feeds
+/// the timer when its own deadline passes, so a slow connect never delays a deadline. User
+/// threads only ever block on the pool itself, and a waiter takes whichever connection frees
+/// first.
 ///
-/// Fairness: waiters are served in FIFO order among themselves, with bounded barging
-/// (pool_state's max_bypass, 8 here): a running thread may take a returned connection before
-/// the sleeping head waiter, but the head gets one within 9 returns. At max_size an acquirer
-/// yields twice before it parks. Both avoid a sleep/wake pair per cycle under contention
-/// (measured: 32 threads on 16 connections went from 0.6M to 6.9M cycles/s on 2 cores).
-///
-/// acquire_timeout 0: fails at once with pool_exhausted when nothing is idle and the pool is
-/// at max_size; with room, waits up to connect_timeout for a new connection. Timed waits use
-/// std::chrono::steady_clock even when Clock is a test clock (which only stamps the core).
+/// Fairness: FIFO among waiters with bounded barging (8 returns; see pool_state). At max_size
+/// an acquirer yields twice before it queues: both avoid a sleep/wake pair per cycle under
+/// contention (32 threads on 16 connections: 0.6M → 6.9M cycles/s on 2 cores).
 ///
 /// \par Thread safety
 /// Every member is safe to call from any thread at once. Leases may be returned from any thread.
-/// After fork(), the child's pool abandons the parent's connections (never closes them) and
-/// starts empty; a pool must not be in use by another thread at the moment of fork().
+/// After fork(), the child's pool forgets the parent's connections (never closes or reuses them)
+/// and its thread, and starts empty; a pool must not be in use by another thread at the moment
+/// of fork().
 
 #include <connmgr/detail/fork_guard.hpp>
 #include <connmgr/detail/lease_owner.hpp>
@@ -33,10 +30,13 @@
 
 #include <boost/system/result.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace connmgr {
@@ -49,111 +49,83 @@ public:
     using connection = typename Driver::connection;
     using core_type = pool_state<Clock>;
     using slot_type = conn_slot<connection, Clock>;
+    using actions_type = typename core_type::actions_type;
+    using job_type = typename core_type::job_type;
 
-    /// Bounded barging (see pool_state): a head waiter is served within this many returns + 1.
     static constexpr unsigned max_bypass = 8;
-    /// Yields before parking when the pool is at max_size.
     static constexpr unsigned max_yields = 2;
 
     sync_pool_impl(Driver driver, pool_params params)
         : driver_(std::move(driver)),
-          params_(std::move(params)),
-          core_(core_settings<Clock>(params_, 1, max_bypass)),
-          generation_(fork_generation()) {
+          params_(checked(std::move(params))),
+          core_(core_settings<Clock>(params_, flavour::sync, 1, max_bypass), fork_generation()),
+          generation_(core_.generation()) {
         register_fork_handler();
     }
 
     ~sync_pool_impl() {
         // Reached only after close() (the pool object) and once the last lease is back.
+        check_fork();
         std::unique_lock lock(mutex_);
         stop_worker(lock);
     }
 
     lease<Driver> acquire(const acquire_options& opts) {
-        check_fork();
-        const auto timeout = opts.timeout.value_or(params_.pool.acquire_timeout);
-        unsigned yields = 0;
-        for (;;) {
-            std::unique_lock lock(mutex_);
-            const auto now = Clock::now();
-            auto r = core_.take(now, timeout, opts.holder);
-            if (r.error) {
-                lock.unlock();
-                throw_failure(r.error);
-            }
-            if (r.must_wait()) {
-                // At max_size, let the (likely preempted) holders run before parking: a
-                // sleep/wake pair costs microseconds, a yield far less on a busy machine.
-                if (yields < max_yields && core_.total() >= params_.pool.max_size) {
-                    ++yields;
-                    lock.unlock();
-                    std::this_thread::yield();
-                    continue;
-                }
-                return wait_for_connection(lock, opts, now);
-            }
-            lock.unlock();
-            if (auto l = validated(static_cast<slot_type*>(r.connection), r.ping)) return l;
-        }
+        sync_waiter w;
+        run_acquire(opts, false, w);
+        if (w.error) throw_error(w.error, w.message.empty() ? w.error.message() : w.message);
+        return make_lease(w);
     }
 
     boost::system::result<lease<Driver>> try_acquire(const acquire_options& opts) {
-        check_fork();
-        const auto timeout = opts.timeout.value_or(params_.pool.acquire_timeout);
-        for (;;) {
-            std::unique_lock lock(mutex_);
-            auto r = core_.take(Clock::now(), timeout, opts.holder);
-            if (r.error) return r.error;
-            if (r.must_wait()) return make_error_code(errc::pool_exhausted);
-            lock.unlock();
-            if (auto l = validated(static_cast<slot_type*>(r.connection), r.ping)) return l;
-        }
+        sync_waiter w;
+        run_acquire(opts, true, w);
+        if (w.error) return w.error;
+        return make_lease(w);
     }
 
     pool_stats stats() const {
         pool_stats st;
         std::lock_guard lock(mutex_);
-        fill_stats(st, core_, params_, flavour::sync);
+        fill_stats(st, core_, params_);
         return st;
     }
 
     close_summary close(std::chrono::milliseconds drain) {
+        check_fork();
         std::unique_lock lock(mutex_);
+        if (core_.closing()) return {};
         pool_stats before;
         core_.fill(before);
-        auto start = core_.begin_close();
-        if (!start.first) return {};
-        wake(start.failed);
+        auto todo = core_.on_close(Clock::now());
+        apply(todo, lock);
         stop_worker(lock);
-        lock.unlock();
-        for (auto* s : start.idle) close_slot(static_cast<slot_type*>(s));
-        lock.lock();
         drained_.wait_for(lock, drain, [this] { return core_.in_use() == 0; });
-        return make_summary(core_, before.closed_total, true);
+        return make_summary(core_, before.closed_total);
     }
 
     void give_back(void* token, bool broken) noexcept override {
+        check_fork();
         auto* s = static_cast<slot_type*>(token);
-        if (s->generation != fork_generation()) {  // a forked child: the socket is the parent's
-            (void)s->conn.release();
-            delete s;
-            return;
-        }
-        const bool reusable = !broken && !driver_.is_broken(*s->conn) && driver_.reset(*s->conn);
-        typename core_type::placement p;
-        {
-            std::lock_guard lock(mutex_);
-            p = core_.on_return(s, reusable, Clock::now());
-            if (p.handed) static_cast<sync_waiter*>(p.handed)->cv.notify_one();
-            if (p.wake) static_cast<sync_waiter*>(p.wake)->cv.notify_one();
-            if (p.close) after_eviction();
-            if (core_.closing() && core_.in_use() == 0) drained_.notify_all();
-        }
-        if (p.close) close_slot(s);
+        // The parent's connection in a forked child: the driver must not touch it.
+        const bool ours = s->generation == generation_.load(std::memory_order_relaxed);
+        const bool reusable =
+            ours && !broken && !driver_.is_broken(*s->conn) && driver_.reset(*s->conn);
+        std::unique_lock lock(mutex_);
+        auto todo = core_.on_return(Clock::now(), *s, reusable);
+        apply(todo, lock);
     }
 
     std::string_view holder(const void* token) const noexcept override {
         return static_cast<const slot_type*>(token)->holder;
+    }
+
+    /// Feeds the pool's timer now (the background thread does it when due; a test with a
+    /// manual Clock calls it after moving the clock).
+    void run_timers() {
+        std::unique_lock lock(mutex_);
+        auto todo = core_.on_timer(Clock::now());
+        apply(todo, lock);
     }
 
     const pool_params& params() const noexcept { return params_; }
@@ -163,91 +135,106 @@ private:
         std::condition_variable cv;
     };
 
-    // Pings a connection idle for long if asked; an empty lease if it failed (it is closed and
-    // the caller takes another).
-    lease<Driver> validated(slot_type* s, bool ping) {
-        if (ping) {
-            const auto deadline = std::chrono::steady_clock::now() + params_.pool.connect_timeout;
-            if (driver_.ping(*s->conn, deadline)) {
-                {
-                    std::lock_guard lock(mutex_);
-                    core_.discard(s, Clock::now());
-                    after_eviction();
-                }
-                close_slot(s);
-                return {};
-            }
-        }
-        return make_lease(s);
-    }
-
-    lease<Driver> wait_for_connection(std::unique_lock<std::mutex>& lock,
-                                      const acquire_options& opts,
-                                      typename Clock::time_point start) {
-        const auto limit = core_.wait_limit(opts.timeout);
-        const auto real_deadline = std::chrono::steady_clock::now() + limit;
-        sync_waiter w;
+    // One acquire to its end: `w` is done (result or error) on return.
+    void run_acquire(const acquire_options& opts, bool try_only, sync_waiter& w) {
+        check_fork();
         w.holder = opts.holder;
-        core_.enqueue(&w, start);
-        ensure_worker();
-        while (!w.done) {
-            const auto status = w.cv.wait_until(lock, real_deadline);
-            if (w.done) break;
-            bool ping = false;
-            if (auto* s = core_.retake(&w, Clock::now(), ping)) {
-                lock.unlock();
-                if (auto l = validated(static_cast<slot_type*>(s), ping)) return l;
-                return acquire(opts);  // the parked one failed its ping: start over
-            }
-            if (status == std::cv_status::timeout) {
-                core_.remove(&w);
-                core_.count_timeout();
-                if (auto* next = core_.wake_head())
-                    static_cast<sync_waiter*>(next)->cv.notify_one();
-                const auto msg =
-                    core_.timeout_message(params_.database, flavour::sync, Clock::now() - start);
-                lock.unlock();
-                throw timeout_error(errc::acquire_timeout, msg);
-            }
+        w.timeout = opts.timeout;
+        w.try_only = try_only;
+        std::unique_lock lock(mutex_);
+        // At max_size, let the (likely preempted) holders run before queueing: a sleep/wake
+        // pair costs microseconds, a yield far less on a busy machine.
+        for (unsigned y = 0; !try_only && y < max_yields && core_.idle() == 0 &&
+                             core_.total() >= params_.pool.max_size && !core_.closing();
+             ++y) {
+            lock.unlock();
+            std::this_thread::yield();
+            lock.lock();
         }
-        lock.unlock();
-        if (w.error) throw_error(w.error, w.message.empty() ? w.error.message() : w.message);
-        return make_lease(static_cast<slot_type*>(w.result));
+        auto todo = core_.on_acquire(Clock::now(), w);
+        for (;;) {
+            if (const auto ping = apply(todo, lock)) {
+                const auto deadline = to_steady<Clock>(ping->deadline);
+                auto* s = static_cast<slot_type*>(ping->connection);
+                lock.unlock();
+                const bool ok = !driver_.ping(*s->conn, deadline);
+                lock.lock();
+                todo = core_.on_ping_result(Clock::now(), *s, ok);
+                continue;
+            }
+            if (w.done) return;
+            const auto until = to_steady<Clock>(w.deadline);
+            bool timed_out = false;
+            if (until == std::chrono::steady_clock::time_point::max())
+                w.cv.wait(lock);
+            else
+                timed_out = w.cv.wait_until(lock, until) == std::cv_status::timeout;
+            if (w.done) return;
+            if (w.woken)
+                todo = core_.on_retake(Clock::now(), w);
+            else if (timed_out)
+                todo = core_.on_timer(Clock::now());
+        }
     }
 
-    lease<Driver> make_lease(slot_type* s) {
+    lease<Driver> make_lease(const sync_waiter& w) {
+        auto* s = static_cast<slot_type*>(w.result);
         return lease<Driver>(this->shared_from_this(), s->conn.get(), s);
     }
 
-    [[noreturn]] void throw_failure(boost::system::error_code ec) {
-        std::string what;
-        if (ec == errc::circuit_open) {
-            std::lock_guard lock(mutex_);
-            what = "circuit breaker open for " + params_.database + " (" + params_.url +
-                   "): " + core_.last_connect_error();
-        } else if (ec == errc::pool_exhausted) {
-            std::lock_guard lock(mutex_);
-            what = "connection pool of " + params_.database + " exhausted: max_size " +
-                   std::to_string(params_.pool.max_size) + ", in use " +
-                   std::to_string(core_.in_use()) + ", waiters " + std::to_string(core_.waiters());
-        } else {
-            what = params_.database + ": " + ec.message();
+    static pool_params checked(pool_params p) {
+        validate(p.pool, "pool");
+        return p;
+    }
+
+    static void notify(waiter<Clock>* w) { static_cast<sync_waiter*>(w)->cv.notify_one(); }
+
+    // Carries out the core's actions. Waiters are notified under the lock (a finished waiter
+    // may return and destroy its condition variable as soon as the lock is free); closing
+    // connections happens outside it, and the lock is held again on return. Returns the ping
+    // the core asked of the calling acquirer, if any.
+    std::optional<ping_slot<Clock>> apply(actions_type& todo, std::unique_lock<std::mutex>& lock) {
+        std::optional<ping_slot<Clock>> ping;
+        actions_type io;
+        for (auto& a : todo) {
+            if (auto* h = std::get_if<hand_out<Clock>>(&a)) {
+                notify(h->to);
+            } else if (auto* f = std::get_if<fail_waiter<Clock>>(&a)) {
+                notify(f->w);
+            } else if (auto* k = std::get_if<wake_waiter<Clock>>(&a)) {
+                notify(k->w);
+            } else if (auto* p = std::get_if<ping_slot<Clock>>(&a)) {
+                ping = *p;
+            } else if (auto* c = std::get_if<start_connect<Clock>>(&a)) {
+                jobs_.push_back(*c);
+                ensure_worker();
+            } else if (auto* t = std::get_if<arm_timer<Clock>>(&a)) {
+                wake_at_ = t->at;
+                ensure_worker();
+            } else {
+                io.push_back(std::move(a));
+            }
         }
-        throw_error(ec, what);
-    }
-
-    void close_slot(slot_type* s) noexcept {
-        driver_.close(*s->conn);
-        delete s;
-    }
-
-    void wake(const std::vector<waiter<Clock>*>& ws) {
-        for (auto* w : ws) static_cast<sync_waiter*>(w)->cv.notify_one();
-    }
-
-    // Called under the lock after a connection went away: the core may want a replacement.
-    void after_eviction() {
-        if (core_.has_pending_connects()) ensure_worker();
+        todo.clear();
+        if (core_.closing() && core_.in_use() == 0) drained_.notify_all();
+        if (!io.empty()) {
+            lock.unlock();
+            for (auto& a : io) {
+                if (auto* c = std::get_if<close_slot<Clock>>(&a)) {
+                    auto* s = static_cast<slot_type*>(c->connection);
+                    driver_.close(*s->conn);
+                    delete s;
+                } else if (auto* d = std::get_if<abandon_slot<Clock>>(&a)) {
+                    auto* s = static_cast<slot_type*>(d->connection);
+                    (void)s->conn.release();  // the parent's socket: never close it here
+                    delete s;
+                } else if (auto* l = std::get_if<log_line>(&a)) {
+                    log(l->level, l->text);
+                }
+            }
+            lock.lock();
+        }
+        return ping;
     }
 
     void ensure_worker() {
@@ -268,90 +255,75 @@ private:
         lock.lock();
     }
 
+    // Forgets the parent's connections and thread in a forked child.
     void check_fork() {
-        if (generation_ == fork_generation()) [[likely]]
+        const auto now_gen = fork_generation();
+        if (generation_.load(std::memory_order_relaxed) == now_gen) [[likely]]
             return;
-        std::lock_guard lock(mutex_);
-        if (generation_ == fork_generation()) return;
-        generation_ = fork_generation();
-        for (auto* s : core_.abandon()) {
-            (void)static_cast<slot_type*>(s)->conn.release();  // the parent's socket: leak it
-            delete static_cast<slot_type*>(s);
+        std::unique_lock lock(mutex_);
+        actions_type todo;
+        if (core_.on_fork(now_gen, todo)) {
+            (void)worker_.release();  // that thread exists only in the parent: never join it
+            stop_ = false;
+            jobs_.clear();
+            wake_at_ = Clock::time_point::max();
         }
-        (void)worker_.release();  // that thread exists only in the parent
-        stop_ = false;
+        generation_.store(now_gen, std::memory_order_relaxed);
+        apply(todo, lock);
     }
 
-    // The background thread: connects, then sweeps, then sleeps until the next due time.
+    // The background thread: connects one at a time, and the pool's timer.
     void run_worker() {
         std::unique_lock lock(mutex_);
-        auto next_sweep = Clock::now();
         while (!stop_) {
-            auto now = Clock::now();
-            if (auto job = core_.next_connect(now)) {
+            if (!jobs_.empty()) {
+                const auto c = jobs_.front();
+                jobs_.pop_front();
                 lock.unlock();
-                const auto deadline =
-                    std::chrono::steady_clock::now() + params_.pool.connect_timeout;
-                auto outcome = driver_.connect(deadline);
+                auto outcome = driver_.connect(to_steady<Clock>(c.deadline));
                 lock.lock();
-                now = Clock::now();
+                actions_type todo;
                 if (outcome.connection && !outcome.error) {
                     auto* s = new slot_type;
                     s->conn = std::move(outcome.connection);
-                    auto p = core_.on_connected(s, now, generation_);
-                    if (p.handed) static_cast<sync_waiter*>(p.handed)->cv.notify_one();
-                    if (p.close) {
-                        lock.unlock();
-                        close_slot(s);
-                        lock.lock();
-                    }
+                    todo = core_.on_connected(Clock::now(), c.job, *s);
                 } else {
-                    if (outcome.connection) {
+                    if (outcome.connection) {  // an error that came with a connection
                         lock.unlock();
                         driver_.close(*outcome.connection);
                         lock.lock();
                     }
-                    const auto ec =
-                        outcome.error ? outcome.error : make_error_code(errc::connect_failed);
-                    wake(core_.on_connect_failed(*job, ec,
-                                                 connect_message(params_, outcome.message), now));
+                    todo = core_.on_connect_failed(Clock::now(), c.job, outcome.error,
+                                                   outcome.failure, outcome.message);
                 }
+                apply(todo, lock);
                 continue;
             }
-            if (now >= next_sweep) {
-                auto r = core_.sweep(now);
-                next_sweep = now + core_.sweep_period();
-                if (!r.to_close.empty() || !r.leaks.empty()) {
-                    lock.unlock();
-                    for (auto* s : r.to_close) close_slot(static_cast<slot_type*>(s));
-                    for (auto& leak : r.leaks) report_leak(leak.holder, leak.held);
-                    lock.lock();
-                }
+            const auto now = Clock::now();
+            if (now >= wake_at_) {
+                wake_at_ = Clock::time_point::max();
+                auto todo = core_.on_timer(now);
+                apply(todo, lock);
                 continue;
             }
-            const auto wake_at = std::min(core_.next_connect_due(), next_sweep);
-            const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wake_at - now);
-            work_cv_.wait_for(lock, std::max(wait, std::chrono::nanoseconds{100'000}));
+            if (wake_at_ == Clock::time_point::max())
+                work_cv_.wait(lock);
+            else
+                work_cv_.wait_until(lock, to_steady<Clock>(wake_at_));
         }
-    }
-
-    void report_leak(const std::string& holder, typename Clock::duration held) {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(held).count();
-        log(log_level::warn, "possible connection leak: a lease of " + params_.database +
-                                 " (sync pool) held by '" +
-                                 (holder.empty() ? std::string("unknown") : holder) + "' for " +
-                                 std::to_string(ms) + "ms");
     }
 
     Driver driver_;
     const pool_params params_;
     mutable std::mutex mutex_;
     core_type core_;
+    std::atomic<std::uint64_t> generation_;
     std::condition_variable work_cv_;
     std::condition_variable drained_;
+    std::deque<start_connect<Clock>> jobs_;
+    typename Clock::time_point wake_at_{Clock::time_point::max()};
     std::unique_ptr<std::thread> worker_;
     bool stop_{false};
-    std::uint64_t generation_;
 };
 
 }  // namespace detail
@@ -362,6 +334,7 @@ public:
     using driver_type = Driver;
     using lease_type = lease<Driver>;
 
+    /// Throws config_error when `params.pool` is invalid (see validate()).
     sync_pool(Driver driver, pool_params params)
         : impl_(std::make_shared<detail::sync_pool_impl<Driver, Clock>>(std::move(driver),
                                                                         std::move(params))) {}
@@ -373,11 +346,12 @@ public:
     ~sync_pool() { close(std::chrono::milliseconds{0}); }
 
     /// Waits up to acquire_timeout. Throws timeout_error (acquire_timeout), connect_error
-    /// (connect_failed, circuit_open) or error (pool_exhausted, shutting_down).
+    /// (connect_failed, circuit_open) or error (pool_exhausted, shutting_down); the message
+    /// says why (the pool's numbers, the last connect error, the holders).
     lease<Driver> acquire() { return impl_->acquire({}); }
     lease<Driver> acquire(const acquire_options& opts) { return impl_->acquire(opts); }
 
-    /// Never blocks on other acquirers (it may ping an idle connection): an idle connection,
+    /// Never waits for other acquirers (it may ping an idle connection): an idle connection,
     /// or pool_exhausted / circuit_open / shutting_down.
     boost::system::result<lease<Driver>> try_acquire() { return impl_->try_acquire({}); }
     boost::system::result<lease<Driver>> try_acquire(const acquire_options& opts) {
@@ -392,6 +366,9 @@ public:
     close_summary close(std::chrono::milliseconds drain_timeout) {
         return impl_->close(drain_timeout);
     }
+
+    /// Runs the pool's timer now: for tests that drive a manual Clock.
+    void run_timers() { impl_->run_timers(); }
 
     const pool_params& params() const noexcept { return impl_->params(); }
 

@@ -10,6 +10,24 @@ namespace connmgr {
 
 std::optional<detail::pool_problem> detail::check_pool(const pool_options& o) {
     if (o.max_size == 0) return pool_problem{"max_size", "must be at least 1"};
+    if (o.connect_timeout.count() <= 0)
+        return pool_problem{"connect_timeout", "must be greater than 0 (nothing could connect)"};
+    const std::pair<const char*, milliseconds> durations[] = {
+        {"acquire_timeout", o.acquire_timeout},
+        {"connect_timeout", o.connect_timeout},
+        {"query_timeout", o.query_timeout},
+        {"max_lifetime", o.max_lifetime},
+        {"idle_timeout", o.idle_timeout},
+        {"health_check_interval", o.health_check_interval},
+        {"leak_threshold", o.leak_threshold},
+        {"keepalive.idle", o.keepalive.idle},
+        {"keepalive.interval", o.keepalive.interval}};
+    for (const auto& [name, d] : durations) {
+        if (d.count() < 0) return pool_problem{name, "must not be negative"};
+        if (d > max_duration)
+            return pool_problem{name, format_duration(d) + " is longer than the maximum of " +
+                                          format_duration(max_duration)};
+    }
     if (o.min_idle > o.max_size)
         return pool_problem{
             "min_idle", std::to_string(o.min_idle) + " > max_size " + std::to_string(o.max_size)};

@@ -409,12 +409,17 @@ std::uint64_t to_unsigned(const config_node& n, std::uint64_t max) {
 milliseconds to_duration(const config_node& n) {
     if (!n.value.empty() && n.value[0] == '-')
         fail_at(n, "must not be negative, got " + shown(n.value));
+    milliseconds d{};
     try {
-        return parse_duration(n.value);
+        d = parse_duration(n.value);
     } catch (const config_error&) {
         fail_at(n, "invalid duration " + shown(n.value) +
                        "' (expected e.g. 250ms, 30s, 5m, 1h, or a number of seconds)");
     }
+    if (d > max_duration)
+        fail_at(n,
+                shown(n.value) + " is longer than the maximum of " + format_duration(max_duration));
+    return d;
 }
 
 bool to_bool(const config_node& n) {

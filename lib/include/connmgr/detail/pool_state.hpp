@@ -1,44 +1,57 @@
 #pragma once
-/// The socket-free policy core shared by sync_pool and async_pool (DESIGN §5).
+/// The whole policy of a connection pool, as a socket-free state machine (DESIGN §5).
 ///
-/// `pool_state` takes time points and outcomes and returns what to do: hand a connection to a
-/// waiter, park it idle, close it, ping it before handing it out, start a connect, fail a waiter
-/// with a code. It does no I/O, takes no lock and never calls a driver, so every rule is written
-/// once here and tested step by step with a manual clock. The shells own the memory of slots and
-/// waiters; the core only links them.
+/// Inputs are acquire, retake (a woken waiter looks again), cancel, return (with the driver's
+/// verdict), ping result, connect result, timer, fork and close, each with the time it happened.
+/// Each returns the actions a shell carries out (pool_actions.hpp): hand a connection to a
+/// waiter, fail a waiter, wake a waiter, ping a slot, start a connect, close or abandon a slot,
+/// arm the pool's one timer, log. The core holds no lock, does no I/O and never reads a clock,
+/// so every rule is written once and tested as a script of inputs and the actions expected.
 ///
-/// Rules (the ones a shell must not re-implement):
-/// - waiters are served FIFO among themselves; a connection that frees up goes to the oldest
-///   waiter directly, except with bounded barging (max_bypass K > 0, the sync shell): a return
-///   may then park the connection and wake the head waiter, and a running acquirer may take it
-///   first; after K such returns the head gets the next one directly, so it is served within
-///   K + 1 returns. This breaks lock convoys (a hand-off to a sleeping thread per cycle);
-/// - max_size counts idle + in use + connecting (requested or in flight);
-/// - connects are requested when waiters outnumber connects already under way, or to keep
-///   min_idle connections open; a requested connect that is no longer needed when its turn
-///   comes is dropped (HikariCP: a waiter takes whichever connection frees first);
-/// - at most `max_parallel_connects` connects run at once (the sync shell has one connector);
-/// - acquire_timeout 0: fail fast with pool_exhausted when nothing is idle and the pool is at
-///   max_size; with room, the acquirer waits for a new connection up to connect_timeout;
-/// - max_waiters > 0: one more queued acquirer fails at once with pool_exhausted;
-/// - idle connections are handed out most recently used first (LIFO), so the surplus ages out;
-/// - a connection idle longer than health_check_interval (0 = always) is pinged before use;
-/// - on return, broken or non-resettable connections and those past their jittered
-///   max_lifetime are closed; the sweep closes idle ones past max_lifetime, and idle ones past
-///   idle_timeout while more than min_idle are open, then refills min_idle;
-/// - connect errors retry with exponential backoff and full jitter, up to retry.attempts per
-///   connect; when they run out, the oldest waiter fails with connect_failed;
-/// - breaker: failure_threshold consecutive connect failures open it (waiters fail with
-///   circuit_open, new acquires too unless an idle connection is there); after open_for it is
-///   half open: exactly one trial connect, other acquires fail with circuit_open; success closes
-///   it, failure opens it again;
-/// - close: new acquires fail with shutting_down, waiters are failed with it, idle connections
-///   and connects that complete later are closed, leased ones are closed when returned.
+/// Rules:
+/// - waiters are served FIFO; with bounded barging (max_bypass K > 0) a return may park the
+///   connection and wake the head waiter so that a running acquirer can take it first, but the
+///   head gets the next one directly after K such returns: it is served within K + 1 returns;
+/// - max_size counts idle + in use + connecting (requested or in flight), never more;
+/// - connects are requested while waiters outnumber connects under way, or to keep min_idle
+///   open; one no longer needed when its turn comes is dropped; at most
+///   max_parallel_connects run at once;
+/// - every acquire has a deadline: acquire_timeout (a per-call timeout overrides it), or
+///   connect_timeout when it is 0 and the pool has room; with acquire_timeout 0 and the pool at
+///   max_size it fails at once with pool_exhausted, as does one acquirer past max_waiters;
+///   deadlines saturate, so no duration overflows the clock;
+/// - idle connections go out most recently used first (LIFO), so the surplus ages out; one idle
+///   longer than health_check_interval (0 = always) is pinged first; if the ping fails it is
+///   closed and the waiter keeps its deadline and its place at the head of the queue;
+/// - on return, broken or unresettable connections and those past their jittered max_lifetime
+///   are closed; the sweep closes idle ones past max_lifetime, and idle ones past idle_timeout
+///   while more than min_idle are open, refills min_idle and reports leases held longer than
+///   leak_threshold;
+/// - a transient connect error is retried with exponential backoff and full jitter up to
+///   retry.attempts, then the oldest waiter fails with connect_failed; a permanent one
+///   (authentication, unknown database, TLS) is never retried: the waiters fail at once with
+///   the server's words (every waiter when no connection is open, else the oldest);
+/// - "server full" (the server's connection limit) while connections are open means the pool
+///   cannot grow: waiters keep waiting for those connections, growth is retried with backoff,
+///   and the breaker does not count it;
+/// - breaker: failure_threshold consecutive connect failures open it (0 = never): waiters and
+///   new acquires fail with circuit_open unless a connection is idle; while open one trial
+///   connect runs after retry.base_delay, then at doubling intervals up to open_for; the first
+///   success closes it;
+/// - close: new acquires fail with shutting_down, so do the waiters; idle connections and
+///   connects that complete later are closed, leased ones when returned;
+/// - fork: in a child every connection of the parent is forgotten, never closed, pinged or
+///   reused (idle ones are abandoned, leased ones abandoned when they come back), and the
+///   parent's waiters and connects are forgotten.
+///
+/// Every failure carries a message with the pool's numbers and the last connect error and its
+/// age; a timeout also names the stores holding the connections.
 ///
 /// \par Thread safety
-/// None: the owning shell serializes every call (a mutex in both shells).
+/// None: the owning shell serializes every call.
 
 #include <connmgr/config.hpp>
+#include <connmgr/detail/pool_actions.hpp>
 #include <connmgr/error.hpp>
 #include <connmgr/pool_stats.hpp>
 
@@ -46,64 +59,13 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 namespace connmgr::detail {
-
-/// Intrusive doubly linked list node; unlinked nodes point to themselves.
-struct list_node {
-    list_node* prev{this};
-    list_node* next{this};
-    list_node() = default;
-    list_node(const list_node&) = delete;
-    list_node& operator=(const list_node&) = delete;
-    bool linked() const noexcept { return next != this; }
-    void unlink() noexcept {
-        prev->next = next;
-        next->prev = prev;
-        prev = next = this;
-    }
-    void insert_before(list_node* pos) noexcept {
-        prev = pos->prev;
-        next = pos;
-        pos->prev->next = this;
-        pos->prev = this;
-    }
-};
-
-/// Bookkeeping of one open connection. The shell derives from it to hold the connection.
-template <class Clock>
-struct slot : list_node {
-    using time_point = typename Clock::time_point;
-    time_point created{};
-    time_point expires{time_point::max()};  ///< created + jittered max_lifetime
-    time_point last_used{};                 ///< when it was last returned (or created)
-    time_point leased_at{};
-    std::uint64_t generation{0};  ///< fork generation it was opened in
-    std::string holder;           ///< store name of the current borrower
-    bool leak_warned{false};
-    virtual ~slot() = default;
-};
-
-/// One queued acquirer. The shell derives from it (condition variable, completion handler).
-template <class Clock>
-struct waiter : list_node {
-    using time_point = typename Clock::time_point;
-    time_point enqueued{};
-    std::string holder;
-    /// Set by the core when it finishes the waiter: a connection, or an error.
-    slot<Clock>* result{nullptr};
-    boost::system::error_code error{};
-    std::string message;
-    bool done{false};
-    /// Returns that parked a connection instead of handing it to this waiter at the head.
-    unsigned passes{0};
-    /// The shell was asked to wake it and it has not looked yet.
-    bool woken{false};
-};
 
 template <class Clock>
 class pool_state {
@@ -112,372 +74,287 @@ public:
     using duration = typename Clock::duration;
     using slot_type = slot<Clock>;
     using waiter_type = waiter<Clock>;
+    using job_type = connect_job<Clock>;
+    using actions_type = actions<Clock>;
 
     struct settings {
         pool_options pool{};
         retry_options retry{};
         breaker_options breaker{};
         std::size_t max_parallel_connects{1};
-        /// Bounded barging: how many returns may park a connection (for whoever takes it
-        /// first: a running thread, or the woken head waiter) instead of handing it to the
-        /// waiter at the head of the queue. 0 = strict FIFO hand-off.
+        /// Bounded barging: returns that may park a connection for whoever takes it first
+        /// instead of handing it to the head waiter. 0 = strict FIFO hand-off.
         unsigned max_bypass{0};
-    };
-
-    /// What take() decided.
-    struct take_result {
-        slot_type* connection{nullptr};     ///< handed out (leased) when set
-        bool ping{false};                   ///< validate before use
-        boost::system::error_code error{};  ///< fail at once when set
-        /// Neither: the acquirer must enqueue() and wait.
-        bool must_wait() const noexcept { return connection == nullptr && !error; }
-    };
-
-    /// A connect the shell should run now.
-    struct connect_job {
-        unsigned attempt{1};
-    };
-
-    /// What to do with a connection that came back or was just opened.
-    struct placement {
-        waiter_type* handed{nullptr};  ///< give it to this waiter (already finished)
-        waiter_type* wake{nullptr};    ///< parked for barging: wake this (head) waiter to retake()
-        bool close{false};             ///< close it (the slot is no longer counted)
-    };
-
-    /// What the periodic sweep found.
-    struct sweep_result {
-        std::vector<slot_type*> to_close;
-        struct leak {
-            std::string holder;
-            duration held;
-        };
-        std::vector<leak> leaks;
+        std::string database{"pool"};  ///< for messages
+        std::string url;               ///< redacted, for messages
+        connmgr::flavour flavour{connmgr::flavour::sync};
     };
 
     /// Upper bounds of the wait histogram, in seconds.
     static constexpr std::array<double, 10> wait_bounds{0.001, 0.005, 0.01, 0.05, 0.1,
                                                         0.5,   1.0,   5.0,  10.0, 30.0};
 
-    explicit pool_state(settings s, std::uint64_t seed = std::random_device{}())
-        : s_(std::move(s)), rng_(seed) {}
+    explicit pool_state(settings s, std::uint64_t generation = 0,
+                        std::uint64_t seed = std::random_device{}())
+        : s_(std::move(s)), rng_(seed), generation_(generation) {}
 
     pool_state(const pool_state&) = delete;
     pool_state& operator=(const pool_state&) = delete;
 
     const settings& config() const noexcept { return s_; }
 
-    // ---- acquiring --------------------------------------------------------------------------
+    // ---- inputs -----------------------------------------------------------------------------
 
-    /// The fast path: an idle connection, an immediate failure, or "wait".
-    /// `timeout` is this call's acquire timeout; `holder` its store name.
-    take_result take(time_point now, std::chrono::milliseconds timeout, const std::string& holder) {
-        take_result r;
+    /// An acquire of `w` (its request fields set). Finishes it at once (hand_out, fail_waiter),
+    /// pings an idle connection for it, or queues it.
+    actions_type on_acquire(time_point now, waiter_type& w) {
+        actions_type out;
+        w.done = false;
+        w.result = nullptr;
+        w.error = {};
+        w.passes = 0;
+        w.woken = false;
+        w.enqueued = now;
+        const auto requested = w.timeout.value_or(s_.pool.acquire_timeout);
+        const auto limit = requested.count() > 0 ? requested : s_.pool.connect_timeout;
+        w.deadline = saturating_add(now, limit);
         if (closing_) {
-            r.error = errc::shutting_down;
-            return r;
+            finish_error(w, errc::shutting_down, closing_message(), out);
+        } else if (idle_count_ > 0) {
+            serve_from_idle(now, w, out);
+        } else if (breaker_ != breaker_state::closed) {
+            finish_error(w, errc::circuit_open, circuit_message(now), out);
+        } else if ((requested.count() <= 0 && total() >= s_.pool.max_size) || w.try_only ||
+                   (s_.pool.max_waiters > 0 && waiter_count_ >= s_.pool.max_waiters)) {
+            finish_error(w, errc::pool_exhausted, exhausted_message(now), out);
+        } else {
+            enqueue(w, false);
         }
-        if (idle_count_ > 0) {
-            auto* c = static_cast<slot_type*>(idle_.prev);  // most recently used
-            c->unlink();
-            --idle_count_;
-            lend(c, now);
-            if (!holder.empty() || !c->holder.empty()) c->holder = holder;
-            record_wait(duration::zero());
-            const auto hc = s_.pool.health_check_interval;
-            r.ping = hc.count() == 0 || now - c->last_used > hc;
-            r.connection = c;
-            return r;
-        }
-        update_breaker(now);
-        if (breaker_ == breaker_state::open ||
-            (breaker_ == breaker_state::half_open && trial_started_)) {
-            r.error = errc::circuit_open;
-            return r;
-        }
-        if (timeout.count() == 0 && total() >= s_.pool.max_size) {
-            r.error = errc::pool_exhausted;
-            return r;
-        }
-        if (s_.pool.max_waiters > 0 && waiter_count_ >= s_.pool.max_waiters) {
-            r.error = errc::pool_exhausted;
-            return r;
-        }
-        return r;
-    }
-
-    /// How long an acquire may wait (acquire_timeout, or connect_timeout when it is 0).
-    std::chrono::milliseconds wait_limit(std::optional<std::chrono::milliseconds> requested) const {
-        auto t = requested.value_or(s_.pool.acquire_timeout);
-        return t.count() == 0 ? s_.pool.connect_timeout : t;
-    }
-
-    /// Queues `w` (after take() said must_wait) and requests connects if needed.
-    void enqueue(waiter_type* w, time_point now) {
-        w->enqueued = now;
-        w->done = false;
-        w->passes = 0;
-        w->woken = false;
-        w->result = nullptr;
-        w->insert_before(&waiters_);
-        ++waiter_count_;
-        request_connects(now);
-    }
-
-    /// Takes a still queued waiter out (deadline or cancellation). False if already finished.
-    bool remove(waiter_type* w) noexcept {
-        if (w->done || !w->linked()) return false;
-        w->unlink();
-        --waiter_count_;
-        w->done = true;
-        return true;
-    }
-
-    /// Counts a waiter that remove() took out at its deadline.
-    void count_timeout() noexcept { ++timeouts_total_; }
-
-    /// The acquire_timeout message: database, flavour, max_size, in use, waiters, waited time.
-    std::string timeout_message(const std::string& database, flavour f, duration waited) const {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
-        return "timed out waiting for a connection to " + database + " (" + to_string(f) +
-               " pool): max_size " + std::to_string(s_.pool.max_size) + ", in use " +
-               std::to_string(in_use_) + ", waiters " + std::to_string(waiter_count_) +
-               ", waited " + std::to_string(ms) + "ms";
-    }
-
-    // ---- returning --------------------------------------------------------------------------
-
-    /// A lease came back. `reusable` is the driver's verdict (not broken, reset succeeded).
-    placement on_return(slot_type* c, bool reusable, time_point now) {
-        c->unlink();
-        --in_use_;
-        c->holder.clear();
-        placement p;
-        if (closing_ || !reusable || now >= c->expires) {
-            p.close = true;
-            ++closed_total_;
-            request_connects(now);
-            return p;
-        }
-        c->last_used = now;
-        if (waiter_count_ > 0 && s_.max_bypass > 0) {
-            auto* head = static_cast<waiter_type*>(waiters_.next);
-            if (head->passes < s_.max_bypass) {
-                ++head->passes;
-                park(c);
-                p.wake = wake_head();
-                return p;
-            }
-        }
-        p.handed = hand_to_waiter(c, now);
-        if (p.handed == nullptr) park(c);
-        return p;
+        settle(now, out);
+        return out;
     }
 
     /// A woken waiter looks for a parked connection; only the head of the queue may take one.
-    /// On success the waiter is finished (w->result set) and the slot is leased; `ping` tells
-    /// whether to validate it first.
-    slot_type* retake(waiter_type* w, time_point now, bool& ping) {
-        w->woken = false;
-        if (w->done || waiters_.next != w || idle_count_ == 0) return nullptr;
-        auto* c = static_cast<slot_type*>(idle_.prev);
-        c->unlink();
-        --idle_count_;
-        w->unlink();
-        --waiter_count_;
-        lend(c, now);
-        c->holder = w->holder;
-        record_wait(now - w->enqueued);
-        w->result = c;
-        w->done = true;
-        const auto hc = s_.pool.health_check_interval;
-        ping = hc.count() == 0 || now - c->last_used > hc;
-        return c;
-    }
-
-    /// The head waiter to wake when connections are parked and it has not been told yet
-    /// (after the previous head left the queue); nullptr otherwise.
-    waiter_type* wake_head() noexcept {
-        if (waiter_count_ == 0 || idle_count_ == 0) return nullptr;
-        auto* head = static_cast<waiter_type*>(waiters_.next);
-        if (head->woken) return nullptr;
-        head->woken = true;
-        return head;
-    }
-
-    /// A connection handed out by take() failed its ping: it is gone; the shell closes it.
-    void discard(slot_type* c, time_point now) {
-        c->unlink();
-        --in_use_;
-        --acquired_total_;
-        ++closed_total_;
-        request_connects(now);
-    }
-
-    // ---- connecting -------------------------------------------------------------------------
-
-    /// The next connect to run now, if one is due and still needed.
-    std::optional<connect_job> next_connect(time_point now) {
-        while (!pending_.empty() && in_flight_ < s_.max_parallel_connects) {
-            auto it = std::min_element(
-                pending_.begin(), pending_.end(),
-                [](const auto& a, const auto& b) { return a.not_before < b.not_before; });
-            if (it->not_before > now) return std::nullopt;
-            const pending_connect p = *it;
-            pending_.erase(it);
-            // Still needed? Connections returned meanwhile may have served the waiters.
-            if (connecting() + 1 > demand() || closing_) continue;
-            if (breaker_ == breaker_state::half_open) {
-                if (trial_started_) continue;
-                trial_started_ = true;
-            } else if (breaker_ == breaker_state::open) {
-                continue;
-            }
-            ++in_flight_;
-            return connect_job{p.attempt};
+    actions_type on_retake(time_point now, waiter_type& w) {
+        actions_type out;
+        w.woken = false;
+        if (!w.done && queued(w) && waiters_.next == &w && idle_count_ > 0) {
+            dequeue(w);
+            serve_from_idle(now, w, out);
         }
-        return std::nullopt;
+        settle(now, out);
+        return out;
     }
 
-    /// When the earliest requested connect becomes due (time_point::max() if none).
-    time_point next_connect_due() const noexcept {
-        time_point t = time_point::max();
-        for (const auto& p : pending_) t = std::min(t, p.not_before);
-        return t;
+    /// The caller gave up on `w` (cancellation): it fails with `reason` unless already done.
+    actions_type on_cancel(time_point now, waiter_type& w, boost::system::error_code reason) {
+        actions_type out;
+        if (!w.done) {
+            if (queued(w)) dequeue(w);
+            if (w.validating != nullptr) {
+                w.validating->pinging_for = nullptr;
+                w.validating = nullptr;
+            }
+            finish_error(w, reason, "the acquire was cancelled", out);
+        }
+        settle(now, out);
+        return out;
     }
 
-    bool has_pending_connects() const noexcept { return !pending_.empty(); }
+    /// A lease came back; `reusable` is the driver's verdict (not broken, reset succeeded).
+    actions_type on_return(time_point now, slot_type& c, bool reusable) {
+        actions_type out;
+        if (c.generation != generation_) {  // the parent's connection, in a forked child
+            out.push_back(abandon_slot<Clock>{&c});
+            return out;
+        }
+        c.unlink();
+        --in_use_;
+        c.holder.clear();
+        if (closing_ || !reusable || now >= c.expires) {
+            close(c, out);
+        } else {
+            c.last_used = now;
+            place(now, c, s_.max_bypass, out);
+        }
+        settle(now, out);
+        return out;
+    }
+
+    /// The validation ping of `c` finished.
+    actions_type on_ping_result(time_point now, slot_type& c, bool ok) {
+        actions_type out;
+        if (c.generation != generation_) {
+            out.push_back(abandon_slot<Clock>{&c});
+            return out;
+        }
+        waiter_type* w = c.pinging_for;
+        c.pinging_for = nullptr;
+        if (w != nullptr) w->validating = nullptr;
+        if (ok && w != nullptr) {
+            hand(now, *w, c, out);
+        } else if (ok) {  // its waiter went away meanwhile: as if returned unused
+            c.unlink();
+            --in_use_;
+            if (closing_) {
+                close(c, out);
+            } else {
+                place(now, c, 0, out);
+            }
+        } else {
+            c.unlink();
+            --in_use_;
+            close(c, out);
+            if (w != nullptr) retry_waiter(now, *w, out);
+        }
+        settle(now, out);
+        return out;
+    }
 
     /// A connect succeeded: the shell allocated `c` around the new connection.
-    placement on_connected(slot_type* c, time_point now, std::uint64_t generation) {
+    actions_type on_connected(time_point now, const job_type& job, slot_type& c) {
+        actions_type out;
+        c.generation = job.generation;
+        if (job.generation != generation_) {
+            out.push_back(abandon_slot<Clock>{&c});
+            return out;
+        }
         --in_flight_;
         consecutive_failures_ = 0;
         breaker_ = breaker_state::closed;
-        trial_started_ = false;
+        trial_in_flight_ = false;
         ++created_total_;
-        c->created = now;
-        c->last_used = now;
-        c->generation = generation;
-        c->expires = expiry(now);
-        placement p;
+        c.created = now;
+        c.last_used = now;
+        c.expires = expiry(now);
         if (closing_) {
-            p.close = true;
-            ++closed_total_;
-            return p;
+            close(c, out);
+        } else {
+            place(now, c, 0, out);
         }
-        p.handed = hand_to_waiter(c, now);
-        if (p.handed == nullptr) park(c);
-        request_connects(now);  // after a half-open trial, the other waiters need theirs
-        return p;
+        settle(now, out);
+        return out;
     }
 
-    /// A connect failed. Returns the waiters it finished (with an error) for the shell to wake.
-    std::vector<waiter_type*> on_connect_failed(const connect_job& job,
-                                                boost::system::error_code ec,
-                                                const std::string& message, time_point now) {
+    /// A connect failed with the driver's message (never a password).
+    actions_type on_connect_failed(time_point now, const job_type& job,
+                                   boost::system::error_code ec, connect_failure kind,
+                                   const std::string& message) {
+        actions_type out;
+        if (job.generation != generation_) return out;
         --in_flight_;
+        if (job.trial) trial_in_flight_ = false;
         ++connect_failures_total_;
-        ++consecutive_failures_;
         last_connect_error_ = message;
-        std::vector<waiter_type*> failed;
-        if (closing_) return failed;
-        const bool was_trial = breaker_ == breaker_state::half_open;
-        trial_started_ = false;
-        const auto threshold = s_.breaker.failure_threshold;
-        if (was_trial || (threshold > 0 && consecutive_failures_ >= threshold)) {
-            breaker_ = breaker_state::open;
-            open_until_ = now + s_.breaker.open_for;
-            pending_.clear();
-            const std::string msg = "circuit breaker open after " +
-                                    std::to_string(consecutive_failures_) +
-                                    " consecutive connect failures: " + message;
-            while (waiter_count_ > 0) failed.push_back(fail_front(errc::circuit_open, msg));
-            return failed;
-        }
-        const bool retryable = ec == errc::connect_failed;
-        if (retryable && job.attempt < s_.retry.attempts && !was_trial) {
-            pending_.push_back({now + backoff(job.attempt), job.attempt + 1});
-            return failed;
-        }
-        if (waiter_count_ > 0)
-            failed.push_back(fail_front(ec ? ec : make_error_code(errc::connect_failed), message));
-        request_connects(now);
-        return failed;
-    }
-
-    // ---- housekeeping -----------------------------------------------------------------------
-
-    /// Closes expired idle connections, refills min_idle, reports leaks.
-    sweep_result sweep(time_point now) {
-        sweep_result r;
-        update_breaker(now);
-        // Oldest idle first: idle_.next is the least recently used.
-        for (list_node* n = idle_.next; n != &idle_;) {
-            auto* c = static_cast<slot_type*>(n);
-            n = n->next;
-            const bool too_old = now >= c->expires;
-            const bool surplus = s_.pool.idle_timeout.count() > 0 && open() > s_.pool.min_idle &&
-                                 now - c->last_used >= s_.pool.idle_timeout;
-            if (too_old || surplus) {
-                c->unlink();
-                --idle_count_;
-                ++closed_total_;
-                r.to_close.push_back(c);
-            }
-        }
-        if (s_.pool.leak_threshold.count() > 0) {
-            for (list_node* n = leased_.next; n != &leased_; n = n->next) {
-                auto* c = static_cast<slot_type*>(n);
-                if (!c->leak_warned && now - c->leased_at > s_.pool.leak_threshold) {
-                    c->leak_warned = true;
-                    r.leaks.push_back({c->holder, now - c->leased_at});
+        last_connect_error_at_ = now;
+        if (closing_) return out;
+        if (kind == connect_failure::server_full && open() > 0) {
+            // The pool cannot grow, the database is up: wait for the open connections.
+            schedule_retry(now, job);
+        } else {
+            ++consecutive_failures_;
+            const auto threshold = s_.breaker.failure_threshold;
+            if (job.trial || (threshold > 0 && consecutive_failures_ >= threshold)) {
+                open_breaker(now, job.trial, out);
+            } else if (kind == connect_failure::permanent) {
+                const auto msg = connect_message(message);
+                const bool all = open() == 0;
+                while (waiter_count_ > 0) {
+                    fail_front(ec ? ec : make_error_code(errc::connect_failed), msg, out);
+                    if (!all) break;
                 }
+            } else if (job.attempt < s_.retry.attempts) {
+                schedule_retry(now, job);
+            } else if (waiter_count_ > 0) {
+                fail_front(ec ? ec : make_error_code(errc::connect_failed),
+                           connect_message(message), out);
             }
         }
-        request_connects(now);
-        return r;
+        settle(now, out);
+        return out;
     }
 
-    /// How often the shell should call sweep().
-    std::chrono::milliseconds sweep_period() const noexcept {
-        using std::chrono::milliseconds;
-        milliseconds p{1'000};
-        auto consider = [&p](milliseconds d) {
-            if (d.count() > 0) p = std::min(p, std::max(milliseconds{10}, d / 4));
-        };
-        consider(s_.pool.idle_timeout);
-        consider(s_.pool.max_lifetime);
-        consider(s_.pool.leak_threshold);
-        return p;
+    /// The pool's timer fired: deadlines, due connects, breaker trials, the sweep.
+    actions_type on_timer(time_point now) {
+        actions_type out;
+        armed_ = time_point::max();
+        while (by_deadline_.linked()) {
+            auto* w = static_cast<deadline_link<Clock>*>(by_deadline_.next)->owner;
+            if (w->deadline > now) break;
+            dequeue(*w);
+            ++timeouts_total_;
+            finish_error(*w, errc::acquire_timeout, timeout_message(now, *w), out);
+        }
+        if (breaker_ == breaker_state::open && !trial_in_flight_ && now >= next_trial_ &&
+            !closing_) {
+            breaker_ = breaker_state::half_open;
+            trial_in_flight_ = true;
+            ++in_flight_;
+            out.push_back(start_connect<Clock>{job_type{1, true, generation_, now},
+                                               saturating_add(now, s_.pool.connect_timeout)});
+        }
+        if (next_sweep_ != time_point::max() && now >= next_sweep_) {
+            next_sweep_ = time_point::max();
+            sweep(now, out);
+        }
+        settle(now, out);
+        return out;
     }
 
-    // ---- closing ----------------------------------------------------------------------------
-
-    struct close_start {
-        std::vector<slot_type*> idle;      ///< close these now
-        std::vector<waiter_type*> failed;  ///< finished with shutting_down
-        bool first{false};                 ///< false when already closing
-    };
-
-    close_start begin_close() {
-        close_start r;
-        if (closing_) return r;
-        r.first = true;
+    /// close(): the first call returns what to close and whom to fail; later calls nothing.
+    actions_type on_close(time_point now) {
+        actions_type out;
+        if (closing_) return out;
         closing_ = true;
         pending_.clear();
         while (idle_count_ > 0) {
             auto* c = static_cast<slot_type*>(idle_.next);
             c->unlink();
             --idle_count_;
-            ++closed_total_;
-            r.idle.push_back(c);
+            close(*c, out);
         }
-        while (waiter_count_ > 0)
-            r.failed.push_back(fail_front(errc::shutting_down, "the pool is closing"));
-        return r;
+        while (waiter_count_ > 0) fail_front(errc::shutting_down, closing_message(), out);
+        (void)now;
+        return out;
     }
 
+    /// The process may have forked: `generation` is the current fork generation. In a child
+    /// (a new generation) every connection of the parent is forgotten without closing it: idle
+    /// ones come back as abandon_slot, leased ones are abandoned when returned. True if so.
+    bool on_fork(std::uint64_t generation, actions_type& out) {
+        if (generation == generation_) return false;
+        generation_ = generation;
+        while (idle_count_ > 0) {
+            auto* c = static_cast<slot_type*>(idle_.next);
+            c->unlink();
+            --idle_count_;
+            out.push_back(abandon_slot<Clock>{c});
+        }
+        while (leased_.linked()) leased_.next->unlink();
+        while (waiters_.linked()) waiters_.next->unlink();  // their threads do not exist here
+        while (by_deadline_.linked()) by_deadline_.next->unlink();
+        waiter_count_ = 0;
+        in_use_ = 0;
+        in_flight_ = 0;
+        trial_in_flight_ = false;
+        pending_.clear();
+        armed_ = time_point::max();
+        next_sweep_ = time_point::max();
+        return true;
+    }
+
+    // ---- observing --------------------------------------------------------------------------
+
     bool closing() const noexcept { return closing_; }
+    std::uint64_t generation() const noexcept { return generation_; }
+    std::size_t idle() const noexcept { return idle_count_; }
+    std::size_t in_use() const noexcept { return in_use_; }
+    std::size_t connecting() const noexcept { return pending_.size() + in_flight_; }
+    std::size_t waiters() const noexcept { return waiter_count_; }
+    std::size_t open() const noexcept { return idle_count_ + in_use_; }
+    std::size_t total() const noexcept { return open() + connecting(); }
+    const std::string& last_connect_error() const noexcept { return last_connect_error_; }
+    breaker_state breaker() const noexcept { return breaker_; }
 
     /// Holders of the leases still out, for the close summary.
     std::vector<std::string> leased_holders() const {
@@ -485,45 +362,6 @@ public:
         for (const list_node* n = leased_.next; n != &leased_; n = n->next)
             out.push_back(static_cast<const slot_type*>(n)->holder);
         return out;
-    }
-
-    // ---- fork -------------------------------------------------------------------------------
-
-    /// In a forked child: forgets every connection without closing it. Returns the idle slots,
-    /// whose connections the shell must leak (never close: the parent still uses the sockets).
-    /// Leased slots are recognized by their generation when they come back.
-    std::vector<slot_type*> abandon() {
-        std::vector<slot_type*> idle;
-        while (idle_count_ > 0) {
-            auto* c = static_cast<slot_type*>(idle_.next);
-            c->unlink();
-            --idle_count_;
-            idle.push_back(c);
-        }
-        while (leased_.linked()) leased_.next->unlink();
-        while (waiters_.linked()) waiters_.next->unlink();  // their threads do not exist here
-        waiter_count_ = 0;
-        in_use_ = 0;
-        in_flight_ = 0;
-        trial_started_ = false;
-        pending_.clear();
-        return idle;
-    }
-
-    // ---- observing --------------------------------------------------------------------------
-
-    std::size_t idle() const noexcept { return idle_count_; }
-    std::size_t in_use() const noexcept { return in_use_; }
-    std::size_t connecting() const noexcept { return pending_.size() + in_flight_; }
-    std::size_t in_flight() const noexcept { return in_flight_; }
-    std::size_t waiters() const noexcept { return waiter_count_; }
-    std::size_t open() const noexcept { return idle_count_ + in_use_; }
-    std::size_t total() const noexcept { return open() + connecting(); }
-    const std::string& last_connect_error() const noexcept { return last_connect_error_; }
-
-    breaker_state breaker(time_point now) {
-        update_breaker(now);
-        return breaker_;
     }
 
     /// Fills the counters of `st` (identity fields are the shell's).
@@ -554,71 +392,331 @@ public:
         st.breaker = breaker_;
     }
 
+    /// `t + d`, or time_point::max() where that would overflow.
+    template <class Rep, class Period>
+    static time_point saturating_add(time_point t, std::chrono::duration<Rep, Period> d) noexcept {
+        if (d.count() <= 0) return t;
+        const auto room = time_point::max() - t;
+        if (std::chrono::duration_cast<std::chrono::duration<double>>(d) >=
+            std::chrono::duration_cast<std::chrono::duration<double>>(room))
+            return time_point::max();
+        const auto step = std::chrono::duration_cast<duration>(d);
+        return step >= room ? time_point::max() : t + step;
+    }
+
 private:
     struct pending_connect {
         time_point not_before;
         unsigned attempt;
     };
 
-    /// Connections wanted (open + connecting): enough for every waiter, and min_idle.
+    bool queued(const waiter_type& w) const noexcept { return w.linked(); }
+
+    void enqueue(waiter_type& w, bool at_front) {
+        w.insert_before(at_front ? waiters_.next : &waiters_);
+        ++waiter_count_;
+        // Deadline order; appending is the common case (one timeout for every waiter).
+        list_node* pos = &by_deadline_;
+        while (pos->prev != &by_deadline_ &&
+               static_cast<deadline_link<Clock>*>(pos->prev)->owner->deadline > w.deadline)
+            pos = pos->prev;
+        w.by_deadline.insert_before(pos);
+    }
+
+    void dequeue(waiter_type& w) noexcept {
+        w.unlink();
+        w.by_deadline.unlink();
+        --waiter_count_;
+    }
+
+    // Leases the most recently used idle connection to `w`: handed out, or pinged first.
+    void serve_from_idle(time_point now, waiter_type& w, actions_type& out) {
+        auto* c = static_cast<slot_type*>(idle_.prev);
+        c->unlink();
+        --idle_count_;
+        lend(*c, now);
+        const auto hc = s_.pool.health_check_interval;
+        if (hc.count() == 0 || elapsed(c->last_used, now) > hc) {
+            c->pinging_for = &w;
+            w.validating = c;
+            out.push_back(ping_slot<Clock>{
+                c, std::min(w.deadline, saturating_add(now, s_.pool.connect_timeout))});
+            return;
+        }
+        hand(now, w, *c, out);
+    }
+
+    // A ping failed for `w`: it keeps its deadline and goes back to the head of the queue.
+    void retry_waiter(time_point now, waiter_type& w, actions_type& out) {
+        if (closing_) {
+            finish_error(w, errc::shutting_down, closing_message(), out);
+        } else if (now >= w.deadline) {
+            ++timeouts_total_;
+            finish_error(w, errc::acquire_timeout, timeout_message(now, w), out);
+        } else if (idle_count_ > 0) {
+            serve_from_idle(now, w, out);
+        } else if (w.try_only) {
+            finish_error(w, errc::pool_exhausted, exhausted_message(now), out);
+        } else {
+            enqueue(w, true);
+        }
+    }
+
+    // A connection that is free: to the head waiter (unless barging parks it), else idle.
+    void place(time_point now, slot_type& c, unsigned bypass, actions_type& out) {
+        if (waiter_count_ == 0) {
+            park(c);
+            return;
+        }
+        auto* head = static_cast<waiter_type*>(waiters_.next);
+        if (head->passes < bypass) {
+            ++head->passes;
+            park(c);
+            if (!head->woken) {
+                head->woken = true;
+                out.push_back(wake_waiter<Clock>{head});
+            }
+            return;
+        }
+        dequeue(*head);
+        lend(c, now);
+        hand(now, *head, c, out);
+    }
+
+    void lend(slot_type& c, time_point now) {
+        c.insert_before(&leased_);
+        c.leased_at = now;
+        c.leak_warned = false;
+        ++in_use_;
+    }
+
+    void hand(time_point now, waiter_type& w, slot_type& c, actions_type& out) {
+        if (!w.holder.empty() || !c.holder.empty()) c.holder = w.holder;
+        ++acquired_total_;
+        record_wait(now - w.enqueued);
+        w.result = &c;
+        w.done = true;
+        out.push_back(hand_out<Clock>{&w, &c});
+    }
+
+    void park(slot_type& c) {
+        c.insert_before(&idle_);
+        ++idle_count_;
+    }
+
+    void close(slot_type& c, actions_type& out) {
+        ++closed_total_;
+        out.push_back(close_slot<Clock>{&c});
+    }
+
+    void finish_error(waiter_type& w, boost::system::error_code ec, std::string message,
+                      actions_type& out) {
+        w.error = ec;
+        w.message = std::move(message);
+        w.done = true;
+        out.push_back(fail_waiter<Clock>{&w, ec});
+    }
+
+    void fail_front(boost::system::error_code ec, const std::string& message, actions_type& out) {
+        auto* w = static_cast<waiter_type*>(waiters_.next);
+        dequeue(*w);
+        finish_error(*w, ec, message, out);
+    }
+
+    void schedule_retry(time_point now, const job_type& job) {
+        pending_.push_back({saturating_add(now, backoff(job.attempt)), job.attempt + 1});
+    }
+
+    void open_breaker(time_point now, bool after_trial, actions_type& out) {
+        breaker_ = breaker_state::open;
+        const auto cap = std::max(s_.breaker.open_for, std::chrono::milliseconds{1});
+        trial_interval_ =
+            after_trial
+                ? std::min(trial_interval_ * 2, cap)
+                : std::min(std::max(s_.retry.base_delay, std::chrono::milliseconds{1}), cap);
+        next_trial_ = saturating_add(now, trial_interval_);
+        pending_.clear();
+        const auto msg = circuit_message(now);
+        while (waiter_count_ > 0) fail_front(errc::circuit_open, msg, out);
+    }
+
+    // The tail of every input: connects wanted, connects due, the timer.
+    void settle(time_point now, actions_type& out) {
+        request_connects(now);
+        start_due(now, out);
+        if (next_sweep_ == time_point::max() && sweep_needed())
+            next_sweep_ = saturating_add(now, sweep_period());
+        time_point t = next_sweep_;
+        if (by_deadline_.linked())
+            t = std::min(t, static_cast<deadline_link<Clock>*>(by_deadline_.next)->owner->deadline);
+        if (!pending_.empty() && in_flight_ < s_.max_parallel_connects) {
+            for (const auto& p : pending_) t = std::min(t, p.not_before);
+        }
+        if (breaker_ == breaker_state::open && !trial_in_flight_) t = std::min(t, next_trial_);
+        if (t != time_point::max() && t < armed_) {
+            armed_ = t;
+            out.push_back(arm_timer<Clock>{t});
+        }
+    }
+
+    // Connections wanted (open + connecting): enough for every waiter, and min_idle.
     std::size_t demand() const noexcept {
         const std::size_t for_min_idle = s_.pool.min_idle > open() ? s_.pool.min_idle - open() : 0;
         return std::max(for_min_idle, waiter_count_);
     }
 
     void request_connects(time_point now) {
-        if (closing_) return;
-        update_breaker(now);
-        if (breaker_ == breaker_state::open) return;
-        const std::size_t want = demand();
-        while (connecting() < want && total() < s_.pool.max_size) {
-            if (breaker_ == breaker_state::half_open && connecting() >= 1) break;
-            pending_.push_back({now, 1});
+        if (closing_ || breaker_ != breaker_state::closed) return;
+        while (connecting() < demand() && total() < s_.pool.max_size) pending_.push_back({now, 1});
+    }
+
+    void start_due(time_point now, actions_type& out) {
+        while (!pending_.empty() && in_flight_ < s_.max_parallel_connects) {
+            auto it = std::min_element(
+                pending_.begin(), pending_.end(),
+                [](const auto& a, const auto& b) { return a.not_before < b.not_before; });
+            if (it->not_before > now) return;
+            const pending_connect p = *it;
+            pending_.erase(it);
+            // Still needed? Connections returned meanwhile may have served the waiters.
+            if (closing_ || breaker_ != breaker_state::closed || connecting() + 1 > demand() ||
+                open() + connecting() + 1 > s_.pool.max_size)
+                continue;
+            ++in_flight_;
+            out.push_back(start_connect<Clock>{job_type{p.attempt, false, generation_, now},
+                                               saturating_add(now, s_.pool.connect_timeout)});
         }
     }
 
-    void update_breaker(time_point now) noexcept {
-        if (breaker_ == breaker_state::open && now >= open_until_) {
-            breaker_ = breaker_state::half_open;
-            trial_started_ = false;
+    bool sweep_needed() const noexcept {
+        if (closing_) return false;
+        return idle_count_ > 0 || open() < s_.pool.min_idle ||
+               (s_.pool.leak_threshold.count() > 0 && in_use_ > 0);
+    }
+
+    void sweep(time_point now, actions_type& out) {
+        // Oldest idle first: idle_.next is the least recently used.
+        for (list_node* n = idle_.next; n != &idle_;) {
+            auto* c = static_cast<slot_type*>(n);
+            n = n->next;
+            const bool too_old = now >= c->expires;
+            const bool surplus = s_.pool.idle_timeout.count() > 0 && open() > s_.pool.min_idle &&
+                                 elapsed(c->last_used, now) >= s_.pool.idle_timeout;
+            if (too_old || surplus) {
+                c->unlink();
+                --idle_count_;
+                close(*c, out);
+            }
+        }
+        if (s_.pool.leak_threshold.count() > 0) {
+            for (list_node* n = leased_.next; n != &leased_; n = n->next) {
+                auto* c = static_cast<slot_type*>(n);
+                if (!c->leak_warned && elapsed(c->leased_at, now) > s_.pool.leak_threshold) {
+                    c->leak_warned = true;
+                    out.push_back(
+                        log_line{log_level::warn,
+                                 "possible connection leak: a lease of " + s_.database + " (" +
+                                     to_string(s_.flavour) + " pool) held by '" +
+                                     (c->holder.empty() ? std::string("unknown") : c->holder) +
+                                     "' for " + format(now - c->leased_at)});
+                }
+            }
         }
     }
 
-    void lend(slot_type* c, time_point now) {
-        c->insert_before(&leased_);
-        c->leased_at = now;
-        c->leak_warned = false;
-        ++in_use_;
-        ++acquired_total_;
+    std::chrono::milliseconds sweep_period() const noexcept {
+        using std::chrono::milliseconds;
+        milliseconds p{1'000};
+        auto consider = [&p](milliseconds d) {
+            if (d.count() > 0) p = std::min(p, std::max(milliseconds{10}, d / 4));
+        };
+        consider(s_.pool.idle_timeout);
+        consider(s_.pool.max_lifetime);
+        consider(s_.pool.leak_threshold);
+        return p;
     }
 
-    void park(slot_type* c) {
-        c->insert_before(&idle_);
-        ++idle_count_;
+    // In milliseconds, the unit of every option: comparing in the clock's finer unit would
+    // overflow for option values near their type's limit.
+    static std::chrono::milliseconds elapsed(time_point since, time_point now) noexcept {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
     }
 
-    waiter_type* hand_to_waiter(slot_type* c, time_point now) {
-        if (waiter_count_ == 0) return nullptr;
-        auto* w = static_cast<waiter_type*>(waiters_.next);
-        w->unlink();
-        --waiter_count_;
-        lend(c, now);
-        c->holder = w->holder;
-        record_wait(now - w->enqueued);
-        w->result = c;
-        w->done = true;
-        return w;
+    // ---- messages ---------------------------------------------------------------------------
+
+    static std::string format(duration d) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+        if (ms < 10'000) return std::to_string(ms) + "ms";
+        const auto tenths = ms / 100;
+        return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "s";
     }
 
-    waiter_type* fail_front(boost::system::error_code ec, std::string message) {
-        auto* w = static_cast<waiter_type*>(waiters_.next);
-        w->unlink();
-        --waiter_count_;
-        w->error = ec;
-        w->message = std::move(message);
-        w->done = true;
-        return w;
+    std::string pool_name() const { return s_.database + " (" + to_string(s_.flavour) + " pool)"; }
+
+    std::string numbers() const {
+        return "max_size " + std::to_string(s_.pool.max_size) + ", in use " +
+               std::to_string(in_use_) + ", idle " + std::to_string(idle_count_) + ", connecting " +
+               std::to_string(connecting()) + ", waiters " + std::to_string(waiter_count_);
     }
+
+    std::string last_error_note(time_point now) const {
+        if (last_connect_error_.empty()) return {};
+        return "; last connect error " + format(now - last_connect_error_at_) +
+               " ago: " + last_connect_error_;
+    }
+
+    std::string holders_note(time_point now) const {
+        std::map<std::string, std::size_t> count;
+        const slot_type* oldest = nullptr;
+        for (const list_node* n = leased_.next; n != &leased_; n = n->next) {
+            const auto* c = static_cast<const slot_type*>(n);
+            ++count[c->holder.empty() ? std::string("unnamed") : c->holder];
+            if (oldest == nullptr || c->leased_at < oldest->leased_at) oldest = c;
+        }
+        if (oldest == nullptr) return {};
+        std::vector<std::pair<std::string, std::size_t>> top(count.begin(), count.end());
+        std::stable_sort(top.begin(), top.end(),
+                         [](const auto& a, const auto& b) { return a.second > b.second; });
+        std::string s = "; held by ";
+        for (std::size_t i = 0; i < top.size() && i < 3; ++i)
+            s += (i ? ", " : "") + top[i].first + " x" + std::to_string(top[i].second);
+        if (top.size() > 3) s += ", ...";
+        s += "; oldest lease: " +
+             (oldest->holder.empty() ? std::string("unnamed") : oldest->holder) + " for " +
+             format(now - oldest->leased_at);
+        return s;
+    }
+
+    std::string timeout_message(time_point now, const waiter_type& w) const {
+        return "timed out after " + format(now - w.enqueued) + " waiting for a connection to " +
+               pool_name() + ": " + numbers() + holders_note(now) + last_error_note(now);
+    }
+
+    std::string exhausted_message(time_point now) const {
+        std::string s = "connection pool of " + pool_name() + " exhausted: " + numbers();
+        if (s_.pool.max_waiters > 0) s += ", max_waiters " + std::to_string(s_.pool.max_waiters);
+        return s + last_error_note(now);
+    }
+
+    std::string circuit_message(time_point now) const {
+        std::string s = "circuit breaker open for " + pool_name();
+        if (!s_.url.empty()) s += " at " + s_.url;
+        s += " after " + std::to_string(consecutive_failures_) + " consecutive connect failures";
+        if (!trial_in_flight_ && next_trial_ > now)
+            s += "; next trial connect in " + format(next_trial_ - now);
+        else if (trial_in_flight_)
+            s += "; a trial connect is under way";
+        return s + last_error_note(now);
+    }
+
+    std::string connect_message(const std::string& driver_message) const {
+        return "could not connect to " + s_.database + (s_.url.empty() ? "" : " (" + s_.url + ")") +
+               ": " + driver_message;
+    }
+
+    std::string closing_message() const { return "the " + pool_name() + " is closing"; }
+
+    // ---- numbers ----------------------------------------------------------------------------
 
     void record_wait(duration waited) noexcept {
         const double s = std::chrono::duration<double>(waited).count();
@@ -634,38 +732,43 @@ private:
         if (life.count() <= 0) return time_point::max();
         // Up to 10% less, so connections made together do not all expire together.
         std::uniform_int_distribution<std::int64_t> d(0, life.count() / 10);
-        return created +
-               std::chrono::duration_cast<duration>(life - std::chrono::milliseconds{d(rng_)});
+        return saturating_add(created, life - std::chrono::milliseconds{d(rng_)});
     }
 
-    duration backoff(unsigned attempt) {
+    std::chrono::milliseconds backoff(unsigned attempt) {
         // Full jitter: uniform in [0, min(max_delay, base * 2^(attempt-1))].
         const auto base = s_.retry.base_delay.count();
         const auto cap = s_.retry.max_delay.count();
         std::int64_t ceiling = base;
         for (unsigned i = 1; i < attempt && ceiling < cap; ++i) ceiling *= 2;
         ceiling = std::min<std::int64_t>(ceiling, cap);
-        if (ceiling <= 0) return duration::zero();
+        if (ceiling <= 0) return std::chrono::milliseconds{0};
         std::uniform_int_distribution<std::int64_t> d(0, ceiling);
-        return std::chrono::duration_cast<duration>(std::chrono::milliseconds{d(rng_)});
+        return std::chrono::milliseconds{d(rng_)};
     }
 
     settings s_;
     std::minstd_rand rng_;
-    list_node idle_;     // slots, least recently used first
-    list_node leased_;   // slots
-    list_node waiters_;  // FIFO
+    std::uint64_t generation_;
+    list_node idle_;         // slots, least recently used first
+    list_node leased_;       // slots
+    list_node waiters_;      // FIFO
+    list_node by_deadline_;  // deadline_links, earliest first
     std::size_t idle_count_{0};
     std::size_t in_use_{0};
     std::size_t waiter_count_{0};
     std::size_t in_flight_{0};
     std::deque<pending_connect> pending_;
     bool closing_{false};
+    time_point armed_{time_point::max()};
+    time_point next_sweep_{time_point::max()};
     breaker_state breaker_{breaker_state::closed};
-    bool trial_started_{false};
-    time_point open_until_{};
+    bool trial_in_flight_{false};
+    time_point next_trial_{};
+    std::chrono::milliseconds trial_interval_{0};
     unsigned consecutive_failures_{0};
     std::string last_connect_error_;
+    time_point last_connect_error_at_{};
     std::uint64_t created_total_{0};
     std::uint64_t closed_total_{0};
     std::uint64_t acquired_total_{0};

@@ -27,6 +27,7 @@
 #include <connmgr/lease.hpp>
 #include <connmgr/pg/async_driver.hpp>
 #include <connmgr/pg/params.hpp>
+#include <connmgr/pg/pools.hpp>
 #include <connmgr/pg/result.hpp>
 #include <connmgr/pg/sync_driver.hpp>
 

@@ -26,6 +26,7 @@
 #include <connmgr/error.hpp>
 #include <connmgr/lease.hpp>
 #include <connmgr/redis/async_driver.hpp>
+#include <connmgr/redis/pools.hpp>
 #include <connmgr/redis/reply.hpp>
 #include <connmgr/redis/request.hpp>
 #include <connmgr/redis/sync_driver.hpp>
