@@ -23,13 +23,8 @@
 /// be called from a thread running the pool's executor (leases that thread would return could
 /// not come back). Leases may be returned from any thread.
 
-#include <connmgr/detail/fork_guard.hpp>
-#include <connmgr/detail/lease_owner.hpp>
-#include <connmgr/detail/log.hpp>
-#include <connmgr/detail/pool_common.hpp>
-#include <connmgr/detail/pool_state.hpp>
+#include <connmgr/detail/pool_shell.hpp>
 #include <connmgr/detail/post_completion.hpp>
-#include <connmgr/driver.hpp>
 #include <connmgr/error.hpp>
 #include <connmgr/lease.hpp>
 
@@ -44,27 +39,23 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 
-namespace connmgr {
-namespace detail {
+namespace connmgr::detail {
 
 template <class Driver, class Clock>
-class async_pool_impl final : public lease_owner<typename Driver::connection>,
-                              public std::enable_shared_from_this<async_pool_impl<Driver, Clock>> {
+class async_pool_impl final : public pool_shell<async_pool_impl<Driver, Clock>, Driver, Clock> {
+    using base = pool_shell<async_pool_impl, Driver, Clock>;
+    using base::core_, base::driver_, base::mutex_, base::params_;
+    using typename base::actions_type, typename base::job_type, typename base::slot_type;
+
 public:
     using connection = typename Driver::connection;
-    using core_type = pool_state<Clock>;
-    using slot_type = conn_slot<connection, Clock>;
-    using actions_type = typename core_type::actions_type;
-    using job_type = typename core_type::job_type;
     using error_code = boost::system::error_code;
 
     static constexpr std::size_t parallel_connects = 2;
-    static constexpr unsigned max_bypass = 8;
 
     /// One async_acquire, type-erased over its completion handler.
     struct async_waiter : waiter<Clock> {
@@ -79,18 +70,12 @@ public:
     };
 
     async_pool_impl(boost::asio::any_io_executor ex, Driver driver, pool_params params)
-        : ex_(std::move(ex)),
-          driver_(std::move(driver)),
-          params_(checked(std::move(params))),
-          core_(core_settings<Clock>(params_, flavour::async, parallel_connects, max_bypass),
-                fork_generation()),
-          generation_(core_.generation()),
-          timer_(ex_) {
-        register_fork_handler();
-    }
+        : base(std::move(driver), std::move(params), flavour::async, parallel_connects),
+          ex_(std::move(ex)),
+          timer_(ex_) {}
 
     void start_acquire(std::shared_ptr<async_waiter> w) {
-        check_fork();
+        this->check_fork();
         auto* raw = w.get();
         raw->self = std::move(w);
         std::unique_lock lock(mutex_);
@@ -113,35 +98,12 @@ public:
         run(todo, lock);
     }
 
-    pool_stats stats() const {
-        pool_stats st;
-        std::lock_guard lock(mutex_);
-        fill_stats(st, core_, params_);
-        return st;
-    }
-
-    close_summary close(std::chrono::milliseconds drain) {
-        check_fork();
-        std::unique_lock lock(mutex_);
-        if (core_.closing()) return {};
-        pool_stats before;
-        core_.fill(before);
-        auto todo = core_.on_close(Clock::now());
-        timer_.cancel();
-        run(todo, lock);
-        lock.lock();
-        drained_.wait_for(lock, drain, [this] { return core_.in_use() == 0; });
-        return make_summary(core_, before.closed_total);
-    }
-
     void give_back(void* token, bool broken) noexcept override {
-        check_fork();
+        this->check_fork();
         auto* s = static_cast<slot_type*>(token);
-        // The parent's connection in a forked child: the driver must not touch it.
-        const bool ours = s->generation == generation_.load(std::memory_order_relaxed);
+        const bool keep = this->keepable(*s, broken);
         if constexpr (async_restorable<Driver>) {
-            if (ours && !broken && !driver_.is_broken(*s->conn) &&
-                driver_.needs_restore(*s->conn)) {
+            if (keep && driver_.needs_restore(*s->conn)) {
                 const auto deadline =
                     std::chrono::steady_clock::now() + params_.pool.connect_timeout;
                 driver_.async_restore(*s->conn, deadline,
@@ -151,23 +113,15 @@ public:
                 return;
             }
         }
-        returned(*s, ours && !broken);
+        returned(*s, keep);
     }
 
-    std::string_view holder(const void* token) const noexcept override {
-        return static_cast<const slot_type*>(token)->holder;
-    }
-
-    /// Feeds the pool's timer now (the pool's own timer does it when due; a test with a manual
-    /// Clock calls it after moving the clock).
-    void run_timers() {
-        std::unique_lock lock(mutex_);
-        auto todo = core_.on_timer(Clock::now());
-        run(todo, lock);
-    }
-
-    const pool_params& params() const noexcept { return params_; }
     const boost::asio::any_io_executor& get_executor() const noexcept { return ex_; }
+
+    // For pool_shell: the shell's side of close() and check_fork().
+    void on_closing(std::unique_lock<std::mutex>&) { timer_.cancel(); }
+    void forget_threads() {}  // the executor's threads are the manager's concern
+    void execute(actions_type& todo, std::unique_lock<std::mutex>& lock) { run(todo, lock); }
 
     struct cancel_hook {
         std::weak_ptr<async_pool_impl> pool;
@@ -180,11 +134,6 @@ public:
     };
 
 private:
-    static pool_params checked(pool_params p) {
-        validate(p.pool, "pool");
-        return p;
-    }
-
     // The return path once the connection is as clean as the driver can make it.
     void returned(slot_type& s, bool usable) noexcept {
         const bool reusable = usable && !driver_.is_broken(*s.conn) && driver_.reset(*s.conn);
@@ -220,7 +169,7 @@ private:
                 arm(t->at);
             }
         }
-        if (core_.closing() && core_.in_use() == 0) drained_.notify_all();
+        this->notify_drained();
         lock.unlock();
         for (auto& c : finished) {
             auto& w = *c.w;
@@ -232,6 +181,7 @@ private:
         for (auto& w : woken)
             w->run_on_own_executor([self = this->shared_from_this(), w] { self->retake(w); });
         for (auto& a : todo) {
+            if (this->dispose(a)) continue;
             if (auto* p = std::get_if<ping_slot<Clock>>(&a)) {
                 auto* s = static_cast<slot_type*>(p->connection);
                 driver_.async_ping(*s->conn, to_steady<Clock>(p->deadline),
@@ -247,21 +197,12 @@ private:
                     [self = this->shared_from_this(), job = c->job](connect_outcome<connection> o) {
                         self->connected(job, std::move(o));
                     });
-            } else if (auto* d = std::get_if<close_slot<Clock>>(&a)) {
-                auto* s = static_cast<slot_type*>(d->connection);
-                driver_.close(*s->conn);
-                delete s;
-            } else if (auto* b = std::get_if<abandon_slot<Clock>>(&a)) {
-                auto* s = static_cast<slot_type*>(b->connection);
-                (void)s->conn.release();  // the parent's socket: never close it here
-                delete s;
-            } else if (auto* l = std::get_if<log_line>(&a)) {
-                log(l->level, l->text);
             }
         }
     }
 
     void connected(const job_type& job, connect_outcome<connection> o) {
+        if (o.connection && o.error) driver_.close(*o.connection);  // an error with a connection
         std::unique_lock lock(mutex_);
         actions_type todo;
         if (o.connection && !o.error) {
@@ -272,7 +213,6 @@ private:
             todo = core_.on_connect_failed(Clock::now(), job, o.error, o.failure, o.message);
         }
         run(todo, lock);
-        if (o.connection) driver_.close(*o.connection);  // an error that came with a connection
     }
 
     // Under the lock: the one timer, for whatever the core wants next.
@@ -284,25 +224,7 @@ private:
         });
     }
 
-    // Forgets the parent's connections in a forked child.
-    void check_fork() {
-        const auto now_gen = fork_generation();
-        if (generation_.load(std::memory_order_relaxed) == now_gen) [[likely]]
-            return;
-        std::unique_lock lock(mutex_);
-        actions_type todo;
-        core_.on_fork(now_gen, todo);
-        generation_.store(now_gen, std::memory_order_relaxed);
-        run(todo, lock);
-    }
-
     boost::asio::any_io_executor ex_;
-    Driver driver_;
-    const pool_params params_;
-    mutable std::mutex mutex_;
-    core_type core_;
-    std::atomic<std::uint64_t> generation_;
-    std::condition_variable drained_;
     boost::asio::steady_timer timer_;  // guarded by mutex_
 };
 
@@ -315,10 +237,10 @@ struct async_waiter_op final : async_pool_impl<Driver, Clock>::async_waiter {
     async_waiter_op(Handler&& h, const boost::asio::any_io_executor& pool_executor)
         : handler(std::move(h)),
           pool_ex(pool_executor),
-          work(boost::asio::get_associated_executor(handler, pool_executor)) {}
+          ex(boost::asio::get_associated_executor(handler, pool_executor)),
+          work(ex) {}
 
     void complete(boost::system::error_code ec, lease<Driver> l) override {
-        auto ex = work.get_executor();
         // The work guard travels with the completion and is released on the caller's executor:
         // resetting it here, after the post, could touch an io_context the caller already
         // destroyed once the handler ran (found by ASan).
@@ -333,8 +255,10 @@ struct async_waiter_op final : async_pool_impl<Driver, Clock>::async_waiter {
             });
     }
 
+    // May be called after complete() (a wake that raced with the hand-off): `ex` is never
+    // moved from, unlike the work guard.
     void run_on_own_executor(std::function<void()> f) override {
-        post_completion_to(work.get_executor(), pool_ex, std::move(f));
+        post_completion_to(ex, pool_ex, std::move(f));
     }
 
     void hook_cancellation(std::weak_ptr<impl_type> pool) override {
@@ -347,31 +271,26 @@ struct async_waiter_op final : async_pool_impl<Driver, Clock>::async_waiter {
 
     Handler handler;
     boost::asio::any_io_executor pool_ex;
+    executor ex;
     boost::asio::executor_work_guard<executor> work;
 };
 
-}  // namespace detail
+}  // namespace connmgr::detail
+
+namespace connmgr {
 
 template <async_driver Driver, class Clock = std::chrono::steady_clock>
-class async_pool {
-    using impl_type = detail::async_pool_impl<Driver, Clock>;
-
+class async_pool : public detail::pool_handle<detail::async_pool_impl<Driver, Clock>, Driver> {
 public:
-    using driver_type = Driver;
-    using lease_type = lease<Driver>;
     using executor_type = boost::asio::any_io_executor;
     using signature = void(boost::system::error_code, lease<Driver>);
 
     /// `ex` runs connects, pings and the timer; completions go to each caller's executor.
     /// Throws config_error when `params.pool` is invalid (see validate()).
     async_pool(boost::asio::any_io_executor ex, Driver driver, pool_params params)
-        : impl_(std::make_shared<impl_type>(std::move(ex), std::move(driver), std::move(params))) {}
-
-    async_pool(const async_pool&) = delete;
-    async_pool& operator=(const async_pool&) = delete;
-
-    /// Closes without waiting for leases (they close their connections when returned).
-    ~async_pool() { close(std::chrono::milliseconds{0}); }
+        : detail::pool_handle<detail::async_pool_impl<Driver, Clock>, Driver>(
+              std::make_shared<detail::async_pool_impl<Driver, Clock>>(
+                  std::move(ex), std::move(driver), std::move(params))) {}
 
     /// Completes with (error_code, lease): acquire_timeout at the deadline, pool_exhausted,
     /// circuit_open, shutting_down, connect_failed, or operation_aborted when cancelled.
@@ -385,7 +304,8 @@ public:
         boost::asio::completion_token_for<signature> CompletionToken = boost::asio::deferred_t>
     auto async_acquire(acquire_options opts, CompletionToken&& token = CompletionToken()) {
         return boost::asio::async_initiate<CompletionToken, signature>(
-            [](auto handler, std::shared_ptr<impl_type> impl, acquire_options o) {
+            [](auto handler, std::shared_ptr<detail::async_pool_impl<Driver, Clock>> impl,
+               acquire_options o) {
                 using op = detail::async_waiter_op<Driver, Clock, std::decay_t<decltype(handler)>>;
                 auto w = std::allocate_shared<op>(boost::asio::recycling_allocator<op>(),
                                                   std::move(handler), impl->get_executor());
@@ -393,26 +313,11 @@ public:
                 w->timeout = o.timeout;
                 impl->start_acquire(std::move(w));
             },
-            token, impl_, std::move(opts));
+            token, this->impl_, std::move(opts));
     }
 
-    pool_stats stats() const { return impl_->stats(); }
-
-    /// Blocking; see the class note. New acquires fail with shutting_down, waiters complete
-    /// with it, idle connections close now, leased ones when returned; waits up to
-    /// `drain_timeout`. Idempotent: a second call returns an empty summary.
-    close_summary close(std::chrono::milliseconds drain_timeout) {
-        return impl_->close(drain_timeout);
-    }
-
-    /// Runs the pool's timer now: for tests that drive a manual Clock.
-    void run_timers() { impl_->run_timers(); }
-
-    const pool_params& params() const noexcept { return impl_->params(); }
-    executor_type get_executor() const noexcept { return impl_->get_executor(); }
-
-private:
-    std::shared_ptr<impl_type> impl_;
+    /// close() blocks; see the class note.
+    executor_type get_executor() const noexcept { return this->impl_->get_executor(); }
 };
 
 }  // namespace connmgr

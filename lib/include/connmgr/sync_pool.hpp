@@ -19,18 +19,12 @@
 /// and its thread, and starts empty; a pool must not be in use by another thread at the moment
 /// of fork().
 
-#include <connmgr/detail/fork_guard.hpp>
-#include <connmgr/detail/lease_owner.hpp>
-#include <connmgr/detail/log.hpp>
-#include <connmgr/detail/pool_common.hpp>
-#include <connmgr/detail/pool_state.hpp>
-#include <connmgr/driver.hpp>
+#include <connmgr/detail/pool_shell.hpp>
 #include <connmgr/error.hpp>
 #include <connmgr/lease.hpp>
 
 #include <boost/system/result.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -39,29 +33,19 @@
 #include <optional>
 #include <thread>
 
-namespace connmgr {
-namespace detail {
+namespace connmgr::detail {
 
 template <class Driver, class Clock>
-class sync_pool_impl final : public lease_owner<typename Driver::connection>,
-                             public std::enable_shared_from_this<sync_pool_impl<Driver, Clock>> {
-public:
-    using connection = typename Driver::connection;
-    using core_type = pool_state<Clock>;
-    using slot_type = conn_slot<connection, Clock>;
-    using actions_type = typename core_type::actions_type;
-    using job_type = typename core_type::job_type;
+class sync_pool_impl final : public pool_shell<sync_pool_impl<Driver, Clock>, Driver, Clock> {
+    using base = pool_shell<sync_pool_impl, Driver, Clock>;
+    using base::core_, base::driver_, base::mutex_, base::params_, base::check_fork;
+    using typename base::actions_type, typename base::slot_type;
 
-    static constexpr unsigned max_bypass = 8;
+public:
     static constexpr unsigned max_yields = 2;
 
     sync_pool_impl(Driver driver, pool_params params)
-        : driver_(std::move(driver)),
-          params_(checked(std::move(params))),
-          core_(core_settings<Clock>(params_, flavour::sync, 1, max_bypass), fork_generation()),
-          generation_(core_.generation()) {
-        register_fork_handler();
-    }
+        : base(std::move(driver), std::move(params), flavour::sync, 1) {}
 
     ~sync_pool_impl() {
         // Reached only after close() (the pool object) and once the last lease is back.
@@ -84,51 +68,30 @@ public:
         return make_lease(w);
     }
 
-    pool_stats stats() const {
-        pool_stats st;
-        std::lock_guard lock(mutex_);
-        fill_stats(st, core_, params_);
-        return st;
-    }
-
-    close_summary close(std::chrono::milliseconds drain) {
-        check_fork();
-        std::unique_lock lock(mutex_);
-        if (core_.closing()) return {};
-        pool_stats before;
-        core_.fill(before);
-        auto todo = core_.on_close(Clock::now());
-        apply(todo, lock);
-        stop_worker(lock);
-        drained_.wait_for(lock, drain, [this] { return core_.in_use() == 0; });
-        return make_summary(core_, before.closed_total);
-    }
-
     void give_back(void* token, bool broken) noexcept override {
         check_fork();
         auto* s = static_cast<slot_type*>(token);
-        // The parent's connection in a forked child: the driver must not touch it.
-        const bool ours = s->generation == generation_.load(std::memory_order_relaxed);
-        const bool reusable =
-            ours && !broken && !driver_.is_broken(*s->conn) && driver_.reset(*s->conn);
+        const bool reusable = this->keepable(*s, broken) && driver_.reset(*s->conn);
         std::unique_lock lock(mutex_);
         auto todo = core_.on_return(Clock::now(), *s, reusable);
         apply(todo, lock);
     }
 
-    std::string_view holder(const void* token) const noexcept override {
-        return static_cast<const slot_type*>(token)->holder;
-    }
+    using base::close;
 
-    /// Feeds the pool's timer now (the background thread does it when due; a test with a
-    /// manual Clock calls it after moving the clock).
-    void run_timers() {
-        std::unique_lock lock(mutex_);
-        auto todo = core_.on_timer(Clock::now());
+    // For pool_shell: the shell's side of close() and check_fork(), and how it carries out
+    // the core's actions.
+    void on_closing(std::unique_lock<std::mutex>& lock) { stop_worker(lock); }
+    void forget_threads() {
+        (void)worker_.release();  // that thread exists only in the parent: never join it
+        stop_ = false;
+        jobs_.clear();
+        wake_at_ = Clock::time_point::max();
+    }
+    void execute(actions_type& todo, std::unique_lock<std::mutex>& lock) {
         apply(todo, lock);
+        lock.unlock();
     }
-
-    const pool_params& params() const noexcept { return params_; }
 
 private:
     struct sync_waiter : waiter<Clock> {
@@ -182,11 +145,6 @@ private:
         return lease<Driver>(this->shared_from_this(), s->conn.get(), s);
     }
 
-    static pool_params checked(pool_params p) {
-        validate(p.pool, "pool");
-        return p;
-    }
-
     static void notify(waiter<Clock>* w) { static_cast<sync_waiter*>(w)->cv.notify_one(); }
 
     // Carries out the core's actions. Waiters are notified under the lock (a finished waiter
@@ -216,22 +174,10 @@ private:
             }
         }
         todo.clear();
-        if (core_.closing() && core_.in_use() == 0) drained_.notify_all();
+        this->notify_drained();
         if (!io.empty()) {
             lock.unlock();
-            for (auto& a : io) {
-                if (auto* c = std::get_if<close_slot<Clock>>(&a)) {
-                    auto* s = static_cast<slot_type*>(c->connection);
-                    driver_.close(*s->conn);
-                    delete s;
-                } else if (auto* d = std::get_if<abandon_slot<Clock>>(&a)) {
-                    auto* s = static_cast<slot_type*>(d->connection);
-                    (void)s->conn.release();  // the parent's socket: never close it here
-                    delete s;
-                } else if (auto* l = std::get_if<log_line>(&a)) {
-                    log(l->level, l->text);
-                }
-            }
+            for (auto& a : io) this->dispose(a);
             lock.lock();
         }
         return ping;
@@ -255,23 +201,6 @@ private:
         lock.lock();
     }
 
-    // Forgets the parent's connections and thread in a forked child.
-    void check_fork() {
-        const auto now_gen = fork_generation();
-        if (generation_.load(std::memory_order_relaxed) == now_gen) [[likely]]
-            return;
-        std::unique_lock lock(mutex_);
-        actions_type todo;
-        if (core_.on_fork(now_gen, todo)) {
-            (void)worker_.release();  // that thread exists only in the parent: never join it
-            stop_ = false;
-            jobs_.clear();
-            wake_at_ = Clock::time_point::max();
-        }
-        generation_.store(now_gen, std::memory_order_relaxed);
-        apply(todo, lock);
-    }
-
     // The background thread: connects one at a time, and the pool's timer.
     void run_worker() {
         std::unique_lock lock(mutex_);
@@ -281,6 +210,8 @@ private:
                 jobs_.pop_front();
                 lock.unlock();
                 auto outcome = driver_.connect(to_steady<Clock>(c.deadline));
+                if (outcome.connection && outcome.error)  // an error that came with a connection
+                    driver_.close(*outcome.connection);
                 lock.lock();
                 actions_type todo;
                 if (outcome.connection && !outcome.error) {
@@ -288,11 +219,6 @@ private:
                     s->conn = std::move(outcome.connection);
                     todo = core_.on_connected(Clock::now(), c.job, *s);
                 } else {
-                    if (outcome.connection) {  // an error that came with a connection
-                        lock.unlock();
-                        driver_.close(*outcome.connection);
-                        lock.lock();
-                    }
                     todo = core_.on_connect_failed(Clock::now(), c.job, outcome.error,
                                                    outcome.failure, outcome.message);
                 }
@@ -313,67 +239,38 @@ private:
         }
     }
 
-    Driver driver_;
-    const pool_params params_;
-    mutable std::mutex mutex_;
-    core_type core_;
-    std::atomic<std::uint64_t> generation_;
     std::condition_variable work_cv_;
-    std::condition_variable drained_;
     std::deque<start_connect<Clock>> jobs_;
     typename Clock::time_point wake_at_{Clock::time_point::max()};
     std::unique_ptr<std::thread> worker_;
     bool stop_{false};
 };
 
-}  // namespace detail
+}  // namespace connmgr::detail
+
+namespace connmgr {
 
 template <sync_driver Driver, class Clock = std::chrono::steady_clock>
-class sync_pool {
+class sync_pool : public detail::pool_handle<detail::sync_pool_impl<Driver, Clock>, Driver> {
 public:
-    using driver_type = Driver;
-    using lease_type = lease<Driver>;
-
     /// Throws config_error when `params.pool` is invalid (see validate()).
     sync_pool(Driver driver, pool_params params)
-        : impl_(std::make_shared<detail::sync_pool_impl<Driver, Clock>>(std::move(driver),
-                                                                        std::move(params))) {}
-
-    sync_pool(const sync_pool&) = delete;
-    sync_pool& operator=(const sync_pool&) = delete;
-
-    /// Closes without waiting for leases (they close their connections when returned).
-    ~sync_pool() { close(std::chrono::milliseconds{0}); }
+        : detail::pool_handle<detail::sync_pool_impl<Driver, Clock>, Driver>(
+              std::make_shared<detail::sync_pool_impl<Driver, Clock>>(std::move(driver),
+                                                                      std::move(params))) {}
 
     /// Waits up to acquire_timeout. Throws timeout_error (acquire_timeout), connect_error
     /// (connect_failed, circuit_open) or error (pool_exhausted, shutting_down); the message
     /// says why (the pool's numbers, the last connect error, the holders).
-    lease<Driver> acquire() { return impl_->acquire({}); }
-    lease<Driver> acquire(const acquire_options& opts) { return impl_->acquire(opts); }
+    lease<Driver> acquire() { return this->impl_->acquire({}); }
+    lease<Driver> acquire(const acquire_options& opts) { return this->impl_->acquire(opts); }
 
     /// Never waits for other acquirers (it may ping an idle connection): an idle connection,
     /// or pool_exhausted / circuit_open / shutting_down.
-    boost::system::result<lease<Driver>> try_acquire() { return impl_->try_acquire({}); }
+    boost::system::result<lease<Driver>> try_acquire() { return this->impl_->try_acquire({}); }
     boost::system::result<lease<Driver>> try_acquire(const acquire_options& opts) {
-        return impl_->try_acquire(opts);
+        return this->impl_->try_acquire(opts);
     }
-
-    pool_stats stats() const { return impl_->stats(); }
-
-    /// New acquires fail with shutting_down, waiters are woken with it, idle connections close
-    /// now, leased ones when returned; waits up to `drain_timeout` for leases. Idempotent: a
-    /// second call returns an empty summary.
-    close_summary close(std::chrono::milliseconds drain_timeout) {
-        return impl_->close(drain_timeout);
-    }
-
-    /// Runs the pool's timer now: for tests that drive a manual Clock.
-    void run_timers() { impl_->run_timers(); }
-
-    const pool_params& params() const noexcept { return impl_->params(); }
-
-private:
-    std::shared_ptr<detail::sync_pool_impl<Driver, Clock>> impl_;
 };
 
 }  // namespace connmgr
