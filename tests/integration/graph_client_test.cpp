@@ -4,6 +4,7 @@
 
 #include <connmgr/falkordb/graph_client.hpp>
 #include <connmgr/manager.hpp>
+#include <connmgr/manager_stats.hpp>
 #include <connmgr/redis/redis_client.hpp>
 #include <connmgr/redis/sync_driver.hpp>
 
@@ -474,4 +475,29 @@ TEST(GraphClient, PipelineListDeleteExplainProfile) {
         return std::find(after.begin(), after.end(), f.graph) == after.end();
     }));
     EXPECT_NE(error_of([&] { f.client.delete_graph(f.graph); }).find(f.graph), std::string::npos);
+}
+
+TEST(GraphClient, StatsAndPrometheusShowTheGraphDatabase) {
+    FALKORDB_URL_OR_SKIP(url);
+    graph_fixture f(url, 5);
+    f.client.query(f.graph, "RETURN 1");
+    f.client.async_query(f.graph, "RETURN 1", {}, {}, asio::use_future).get();
+    const connmgr::manager_stats s = f.m.stats();
+    std::size_t pools = 0;
+    for (const auto& p : s.pools) {
+        if (p.databases != std::vector<std::string>{f.name}) continue;
+        ++pools;
+        EXPECT_EQ(p.backend, "falkordb");
+        EXPECT_EQ(p.max_size, 5U);
+        EXPECT_EQ(p.acquired_total, 1U) << connmgr::to_string(p.flavour);
+    }
+    EXPECT_EQ(pools, 2U);
+    const std::string metrics = connmgr::to_prometheus(s);
+    for (const char* flavour : {"sync", "async"}) {
+        const std::string labels =
+            "database=\"" + f.name + "\",backend=\"falkordb\",flavour=\"" + flavour + "\"";
+        EXPECT_NE(metrics.find("connmgr_pool_max_size{" + labels + "} 5"), std::string::npos)
+            << metrics;
+        EXPECT_NE(metrics.find("connmgr_pool_acquire_total{" + labels + "} 1"), std::string::npos);
+    }
 }
