@@ -34,7 +34,8 @@ fi
 # ---- FalkorDB test server (optional: its tests skip without it) --------------------------
 # FalkorDB 4.16 needs a Redis-protocol server >= 7.2: valkey-server 8 from bookworm-backports
 # (same mirror as the machine's bookworm entry) with the module from an npm package pinned here.
-FALKORDB_NPM=@falkordblite/linux-x64@8.2.3-falkordb.4.16.3
+# The official JavaScript client (`falkordb` on npm) is scripts/bench.sh's reference peer.
+FALKORDB_NPM=(@falkordblite/linux-x64@8.2.3-falkordb.4.16.3 falkordb@6.6.2)
 TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.run/tools"
 backports=/etc/apt/sources.list.d/connmgr-bookworm-backports.sources
 
@@ -57,18 +58,18 @@ fi
 
 module="$TOOLS/node_modules/@falkordblite/linux-x64/bin/falkordb.so"
 installed=$(cat "$TOOLS/.falkordb-version" 2>/dev/null || true)
-if [ -s "$module" ] && [ "$installed" = "$FALKORDB_NPM" ]; then
-  echo "install-deps: FalkorDB module present ($FALKORDB_NPM)"
+if [ -s "$module" ] && [ "$installed" = "${FALKORDB_NPM[*]}" ]; then
+  echo "install-deps: FalkorDB module and client present (${FALKORDB_NPM[*]})"
 elif ! command -v npm >/dev/null; then
-  warn "npm not found: cannot fetch $FALKORDB_NPM; FalkorDB tests will be skipped"
+  warn "npm not found: cannot fetch ${FALKORDB_NPM[*]}; FalkorDB tests will be skipped"
 else
-  echo "install-deps: fetching $FALKORDB_NPM into $TOOLS"
+  echo "install-deps: fetching ${FALKORDB_NPM[*]} into $TOOLS"
   mkdir -p "$TOOLS"
-  if npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error "$FALKORDB_NPM" >/dev/null &&
+  if npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error "${FALKORDB_NPM[@]}" >/dev/null &&
      [ -s "$module" ]; then
-    echo "$FALKORDB_NPM" > "$TOOLS/.falkordb-version"
+    echo "${FALKORDB_NPM[*]}" > "$TOOLS/.falkordb-version"
   else
-    warn "$FALKORDB_NPM did not install: FalkorDB tests will be skipped"
+    warn "${FALKORDB_NPM[*]} did not install: FalkorDB tests will be skipped"
   fi
 fi
 echo "install-deps: done"
