@@ -501,3 +501,21 @@ TEST(GraphClient, StatsAndPrometheusShowTheGraphDatabase) {
         EXPECT_NE(metrics.find("connmgr_pool_acquire_total{" + labels + "} 1"), std::string::npos);
     }
 }
+
+TEST(GraphClient, AsyncFailureWithoutAServerCarriesItsCode) {
+    connmgr::manager m;
+    const std::string name = unique_name("nograph");
+    auto db = database(name, "falkordb://127.0.0.1:1");  // nothing listens on port 1
+    db.async_pool.connect_timeout = 1s;
+    m.configure(config_of({db}));
+    auto g = m.get_client<graph_client>(name);
+    std::promise<std::pair<boost::system::error_code, fdb::result>> done;
+    g.async_query("g", "RETURN 1", {}, {}, [&done](boost::system::error_code ec, fdb::result r) {
+        done.set_value({ec, std::move(r)});
+    });
+    auto [ec, r] = done.get_future().get();
+    EXPECT_TRUE(ec == errc::connect_failed || ec == errc::circuit_open) << ec.message();
+    EXPECT_FALSE(r.ok());
+    EXPECT_FALSE(r.error_message().empty());
+    EXPECT_THROW(g.query("g", "RETURN 1"), connmgr::error);
+}

@@ -11,7 +11,8 @@
 ///
 /// Errors: a server-side error (syntax, runtime, "Query timed out", a write in ro_query)
 /// throws `query_error` (sync) or completes with `errc::query_failed` and a result whose
-/// `error_message()` is the server's words (async); the connection stays pooled. Parameters
+/// `error_message()` is the server's words (async); the connection stays pooled. Any other
+/// async failure completes with its code and a failed result naming it. Parameters
 /// that cannot be encoded throw `errc::invalid_argument` before anything is sent (async too:
 /// the operation is refused at initiation). Otherwise as redis_client (acquire_timeout,
 /// circuit_open, connection_lost, ...).
@@ -105,7 +106,7 @@ struct graph_query_op {
     template <class Self>
     void operator()(Self& self, boost::system::error_code ec, redis::reply reply) {
         // query_failed carries the server's error reply, which decodes to a failure.
-        if (ec && ec != errc::query_failed) return self.complete(ec, result{});
+        if (ec && ec != errc::query_failed) return self.complete(ec, result::failure(ec.message()));
         query_step step = on_reply(*cache, graph, reply);
         if (step.done) return self.complete(step.ec, std::move(*step.done));
         kept = std::move(reply);
@@ -116,7 +117,7 @@ struct graph_query_op {
 
     template <class Self>
     void operator()(Self& self, boost::system::error_code ec, std::vector<redis::reply> names) {
-        if (ec) return self.complete(ec, result{});
+        if (ec) return self.complete(ec, result::failure(ec.message()));
         query_step step = on_schema(*cache, graph, missing, names, *kept);
         self.complete(step.ec, std::move(*step.done));
     }
