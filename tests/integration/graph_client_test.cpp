@@ -3,6 +3,7 @@
 #include "manager_support.hpp"
 
 #include <connmgr/falkordb/graph_client.hpp>
+#include <connmgr/health.hpp>
 #include <connmgr/manager.hpp>
 #include <connmgr/manager_stats.hpp>
 #include <connmgr/redis/redis_client.hpp>
@@ -492,6 +493,10 @@ TEST(GraphClient, StatsAndPrometheusShowTheGraphDatabase) {
         EXPECT_EQ(p.acquired_total, 1U) << connmgr::to_string(p.flavour);
     }
     EXPECT_EQ(pools, 2U);
+    // What `connmgr check graph` reports.
+    const connmgr::health h = f.m.health(std::vector<std::string>{f.name});
+    EXPECT_TRUE(h.overall_healthy);
+    ASSERT_EQ(h.databases.size(), 1U);
     const std::string metrics = connmgr::to_prometheus(s);
     for (const char* flavour : {"sync", "async"}) {
         const std::string labels =
