@@ -227,8 +227,8 @@ request_factories graph_requests(manager& m, const std::string& database, const 
     request_factories f;
     expose_pools(f, db.redis());  // the same pools; warm-up borrows through them
     f.sync = [db, graph, cypher](std::size_t) -> sync_request {
-        return [db, graph, cypher, batch = std::vector<falkordb::graph_query>{}](
-                   std::size_t n) mutable {
+        return [db, graph, cypher,
+                batch = std::vector<falkordb::graph_query>{}](std::size_t n) mutable {
             if (n == 1) {
                 db.query(graph, cypher);  // throws query_error on a server-side error
                 return;

@@ -119,7 +119,6 @@ struct duration {
     friend bool operator==(const duration&, const duration&) = default;
 };
 
-
 class value {
 public:
     /// Null.
