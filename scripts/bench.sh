@@ -9,6 +9,10 @@
 #     and vs pgbench -C (a new connection per request) at N = 1, 16.
 #   Redis PING/GET/SET: `connmgr bench` sync and async vs redis-benchmark -c N at N = 1, 16, 64;
 #     pipelined (--pipeline 16, 16 clients) vs redis-benchmark -P 16 -c 16.
+#   FalkorDB `RETURN 1` and a one-hop MATCH on a small graph: `connmgr bench` sync and async vs
+#     redis-benchmark sending the same GRAPH.QUERY and vs the official JavaScript client
+#     (`falkordb` on npm, on Node) at N = 1, 16, 50 concurrent clients (when FalkorDB is
+#     installed; skipped with a note otherwise).
 #   The pool microbenchmarks (Google Benchmark binaries under build/release/tests) when built.
 #
 # Prints a Markdown table on stdout and writes the same figures as JSON to
@@ -33,7 +37,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
@@ -71,7 +75,7 @@ stop_started() {
   if [ ${#started[@]} -gt 0 ]; then bash scripts/services.sh stop "${started[@]}" || true; fi
 }
 trap stop_started EXIT
-for s in postgres redis; do
+for s in postgres redis falkordb; do
   if ! bash scripts/services.sh status "$s" >/dev/null 2>&1; then
     bash scripts/services.sh start "$s" || die "could not start $s"
     started+=("$s")
@@ -99,14 +103,15 @@ rows="$work/rows.jsonl"
 fail() { echo x >> "$work/failures"; }
 
 # One `connmgr bench --json` run; prints its JSON (or nothing when it produced none).
-connmgr_bench() {  # DB CLIENTS SECONDS FLAVOUR PIPELINE COMMAND
+connmgr_bench() {  # DB CLIENTS SECONDS FLAVOUR PIPELINE COMMAND [EXTRA ARGS...]
   local db=$1 clients=$2 seconds=$3 flavour=$4 pipe=$5 command=$6 up json rc=0
+  local extra=("${@:7}")
   up=$(echo "$db" | tr '[:lower:]' '[:upper:]')
   json=$(env "CONNMGR_DATABASES__${up}__POOL__MAX_SIZE=$clients" \
              "CONNMGR_DATABASES__${up}__POOL__SYNC__MAX_SIZE=$clients" \
              "CONNMGR_DATABASES__${up}__POOL__ASYNC__MAX_SIZE=$clients" \
          "$connmgr" --config "$config" bench "$db" --clients "$clients" --duration "${seconds}s" \
-           --flavour "$flavour" --pipeline "$pipe" --command "$command" --json \
+           --flavour "$flavour" --pipeline "$pipe" --command "$command" ${extra[@]+"${extra[@]}"} --json \
            2>"$work/stderr") || rc=$?
   if ! echo "$json" | jq -e 'has("requests_ok")' >/dev/null 2>&1; then
     log "connmgr bench $db $flavour c=$clients '$command' failed (exit $rc): $(tail -3 "$work/stderr")"
@@ -211,6 +216,61 @@ for n in "${clients_list[@]}" "pipelined"; do
     done
   done
 done
+
+# ---- FalkorDB ---------------------------------------------------------------------------
+graph_db=${CONNMGR_BENCH_GRAPH_DB:-graph}
+falkordb_port=${CONNMGR_FALKORDB_PORT:-56390}
+graph_name=connmgr_bench_social
+js_bench=tests/bench/falkordb_js_bench.cjs
+declare -A graph_query=([RETURN1]="RETURN 1"
+                        [MATCH1]="MATCH (p:Person {id: 7})-[:KNOWS]->(f) RETURN f.id")
+declare -A graph_label=([RETURN1]="RETURN 1" [MATCH1]="one-hop MATCH")
+graph_requests() {  # CLIENTS -> a request count for ~redis_seconds at this machine's rate
+  local rate=3000; [ "$1" -gt 1 ] && rate=8000
+  echo $((rate * redis_seconds))
+}
+if [ -z "${CONNMGR_TEST_FALKORDB_URL:-}" ]; then
+  log "FalkorDB skipped: ${CONNMGR_TEST_FALKORDB_UNAVAILABLE:-not running}"
+else
+  # A small social graph: 200 people, each knowing 2 others, found by an indexed id.
+  fcli=(redis-cli -h 127.0.0.1 -p "$falkordb_port")
+  "${fcli[@]}" GRAPH.DELETE "$graph_name" >/dev/null 2>&1 || true
+  "${fcli[@]}" GRAPH.QUERY "$graph_name" "CREATE INDEX FOR (p:Person) ON (p.id)" >/dev/null
+  "${fcli[@]}" GRAPH.QUERY "$graph_name" "UNWIND range(0, 199) AS i CREATE (:Person {id: i})" >/dev/null
+  "${fcli[@]}" GRAPH.QUERY "$graph_name" "MATCH (a:Person), (b:Person) WHERE b.id = (a.id + 1) % 200 OR b.id = (a.id * 7 + 3) % 200 CREATE (a)-[:KNOWS]->(b)" >/dev/null
+  have_js=1
+  [ -f .run/tools/node_modules/falkordb/package.json ] && command -v node >/dev/null || {
+    have_js=""; log "the falkordb JavaScript client is not installed (scripts/install-deps.sh): its rows are n/a"; }
+  for n in 1 16 50; do
+    for q in RETURN1 MATCH1; do
+      cypher=${graph_query[$q]}
+      log "FalkorDB ${graph_label[$q]}, $n client(s)"
+      # redis-benchmark --csv: the test name (the command, maybe with commas) then 7 figures.
+      read -r rps p50 p99 < <(redis-benchmark -h 127.0.0.1 -p "$falkordb_port" -c "$n" \
+          -n "$(graph_requests "$n")" --csv GRAPH.QUERY "$graph_name" "$cypher" --compact 2>/dev/null \
+        | tr -d '"' | awk -F, 'NR > 1 { print $(NF-6), $(NF-3), $(NF-1) }'; echo) || true
+      [ -n "${rps:-}" ] || { log "redis-benchmark GRAPH.QUERY failed at c=$n"; fail; }
+      js_tps="" js_p50="" js_p99=""
+      if [ -n "$have_js" ]; then
+        js=$(node "$js_bench" 127.0.0.1 "$falkordb_port" "$graph_name" "$cypher" "$n" "$redis_seconds" 2>"$work/stderr") \
+          || { log "falkordb JS client failed at c=$n: $(tail -3 "$work/stderr")"; fail; js='{}'; }
+        js_tps=$(echo "$js" | jq -r '.throughput_per_second // empty')
+        js_p50=$(echo "$js" | jq -r '.p50_ms // empty')
+        js_p99=$(echo "$js" | jq -r '.p99_ms // empty')
+      fi
+      for f in sync async; do
+        j=$(connmgr_bench "$graph_db" "$n" "$redis_seconds" $f 1 "$cypher" --graph "$graph_name")
+        row falkordb "${graph_label[$q]}, $f" "$n" "$j" "redis-benchmark GRAPH.QUERY" \
+          "redis-benchmark -p $falkordb_port -c $n -n $(graph_requests "$n") GRAPH.QUERY $graph_name '$cypher' --compact" \
+          "${rps:-}" "${p50:-}" "${p99:-}"
+        row falkordb "${graph_label[$q]}, $f" "$n" "$j" "falkordb (npm) on Node" \
+          "node $js_bench 127.0.0.1 $falkordb_port $graph_name '$cypher' $n $redis_seconds" \
+          "$js_tps" "$js_p50" "$js_p99"
+      done
+    done
+  done
+  "${fcli[@]}" GRAPH.DELETE "$graph_name" >/dev/null 2>&1 || true
+fi
 
 # ---- pool microbenchmark ----------------------------------------------------------------
 micro="$work/micro.json"

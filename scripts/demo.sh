@@ -19,18 +19,24 @@ echo
 echo "== connmgr config --show-origin (configs/local.yaml)"
 "$connmgr" --config configs/local.yaml config --show-origin
 
+# The FalkorDB database `graph` joins when scripts/install-deps.sh could install its server.
+dbs=(app app_bouncer main knowledge)
+if [ -n "${CONNMGR_TEST_FALKORDB_URL:-}" ]; then dbs+=(graph)
+else echo "demo: skipping database graph: ${CONNMGR_TEST_FALKORDB_UNAVAILABLE:-no FalkorDB}" >&2; fi
+
 echo
-echo "== connmgr check (configs/local.yaml): open each database's pools and probe it"
-"$connmgr" --config configs/local.yaml check
+echo "== connmgr check ${dbs[*]} (configs/local.yaml): open each database's pools and probe it"
+"$connmgr" --config configs/local.yaml check "${dbs[@]}"
 
 # A short load through the pools of every local database: 5 s each, sync threads for the
-# PostgreSQL ones and async coroutines for the Redis ones. Each report ends with that run's pool
+# PostgreSQL ones and async coroutines for the Redis ones and FalkorDB (Cypher `RETURN 1` on
+# graph connmgr_bench). Each report ends with that run's pool
 # statistics (peak in_use, peak waiters, acquire wait): the pools live in the bench process, so
 # they are printed by it (`connmgr stats` shows the pools of a running `connmgr serve`).
 echo
-for db in app app_bouncer main knowledge; do
+for db in "${dbs[@]}"; do
   flavour=sync
-  case $db in main|knowledge) flavour=async ;; esac
+  case $db in main|knowledge|graph) flavour=async ;; esac
   echo "== connmgr bench $db --clients 8 --duration 5s --flavour $flavour"
   "$connmgr" --config configs/local.yaml bench "$db" --clients 8 --duration 5s --flavour "$flavour" \
     || echo "connmgr bench $db: exit status $? (errors above)"

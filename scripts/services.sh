@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Throwaway local servers for tests and the demo: PostgreSQL 15, PgBouncer (transaction pooling),
-# Redis, a password/ACL Redis and a TLS Redis, all on 127.0.0.1 at fixed non-default ports,
+# Redis, a password/ACL Redis, a TLS Redis and FalkorDB (valkey-server with the FalkorDB module
+# from scripts/install-deps.sh), all on 127.0.0.1 at fixed non-default ports,
 # with their data under .run/ of this checkout.
 #
 #   scripts/services.sh start|stop|restart|status [SERVICE...]   (default: every service)
 #   scripts/services.sh env                                       export lines for tests
 #
-# SERVICE is postgres, pgbouncer, redis, redis-auth or redis-tls. `start` is idempotent and
+# SERVICE is postgres, pgbouncer, redis, redis-auth, redis-tls or falkordb (skipped with a warning
+# when valkey-server or the module is missing; `env` then says why instead of exporting its URL). `start` is idempotent and
 # handles stale pid files; `stop` leaves nothing running. PostgreSQL and PgBouncer refuse to run
 # as root, so they run as the `postgres` user.
 #
@@ -20,10 +22,12 @@ PG_BIN=/usr/lib/postgresql/15/bin
 off=${CONNMGR_SERVICES_PORT_OFFSET:-0}
 [[ $off =~ ^[0-9]+$ ]] && [ "$off" -lt 5000 ] || { echo "services: CONNMGR_SERVICES_PORT_OFFSET must be 0..4999, got '$off'" >&2; exit 2; }
 PG_PORT=$((55432 + off)) PGBOUNCER_PORT=$((56432 + off)) REDIS_PORT=$((56379 + off))
-REDIS_AUTH_PORT=$((56380 + off)) REDIS_TLS_PORT=$((56381 + off))
+REDIS_AUTH_PORT=$((56380 + off)) REDIS_TLS_PORT=$((56381 + off)) FALKORDB_PORT=$((56390 + off))
 PG_USER=connmgr PG_PASSWORD=connmgr-secret PG_DB=connmgr_test
 REDIS_PASSWORD=redis-secret
-ALL=(postgres pgbouncer redis redis-auth redis-tls)
+ALL=(postgres pgbouncer redis redis-auth redis-tls falkordb)
+FALKORDB_MODULE="$RUN/tools/node_modules/@falkordblite/linux-x64/bin/falkordb.so"
+VALKEY=/usr/bin/valkey-server
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -58,6 +62,7 @@ port_of() {
   case $1 in
     postgres) echo $PG_PORT ;; pgbouncer) echo $PGBOUNCER_PORT ;; redis) echo $REDIS_PORT ;;
     redis-auth) echo $REDIS_AUTH_PORT ;; redis-tls) echo $REDIS_TLS_PORT ;;
+    falkordb) echo $FALKORDB_PORT ;;
     *) die "unknown service '$1' (expected one of: ${ALL[*]})" ;;
   esac
 }
@@ -174,6 +179,7 @@ redis_args() {
     redis-tls) args+=(--port 0 --tls-port "$port" --tls-cert-file "$RUN/tls/server.pem"
                       --tls-key-file "$RUN/tls/server.key" --tls-ca-cert-file "$RUN/tls/ca.pem"
                       --tls-auth-clients no) ;;
+    falkordb) args+=(--port "$port" --loadmodule "$FALKORDB_MODULE") ;;
   esac
   printf '%s\0' "${args[@]}"
 }
@@ -186,7 +192,9 @@ start_redis_like() {
   [ "$name" = redis-tls ] && make_tls_material
   local args=()
   mapfile -d '' args < <(redis_args "$name")
-  redis-server "${args[@]}" || die "$name did not start"
+  local server=redis-server
+  [ "$name" = falkordb ] && server=$VALKEY
+  "$server" "${args[@]}" || die "$name did not start"
   wait_port "$port" 1 || { tail -5 "$RUN/$name/redis.log" >&2; die "$name not listening on $port"; }
 }
 
@@ -198,17 +206,31 @@ stop_redis_like() {
   rm -f "$RUN/$name/redis.pid"
 }
 
+# FalkorDB refuses redis-server 7.0; it needs valkey 8 (bookworm-backports) and the npm module.
+falkordb_unavailable() {
+  if [ ! -x "$VALKEY" ]; then echo "valkey-server is not installed (run scripts/install-deps.sh)"
+  elif [ ! -s "$FALKORDB_MODULE" ]; then echo "no FalkorDB module at $FALKORDB_MODULE (run scripts/install-deps.sh)"
+  else return 1; fi
+}
+
+start_falkordb() {
+  local why
+  if why=$(falkordb_unavailable); then log "warning: skipping falkordb: $why"; return 0; fi
+  start_redis_like falkordb
+}
+
 # ---- Dispatch ---------------------------------------------------------------------------
 start_one() {
   case $1 in
     postgres) start_postgres ;; pgbouncer) start_pgbouncer ;;
     redis|redis-auth|redis-tls) start_redis_like "$1" ;;
+    falkordb) start_falkordb ;;
   esac
 }
 stop_one() {
   case $1 in
     postgres) stop_postgres ;; pgbouncer) stop_pgbouncer ;;
-    redis|redis-auth|redis-tls) stop_redis_like "$1" ;;
+    redis|redis-auth|redis-tls|falkordb) stop_redis_like "$1" ;;
   esac
 }
 
@@ -222,7 +244,14 @@ export CONNMGR_TEST_REDIS_TLS_URL='rediss://127.0.0.1:$REDIS_TLS_PORT/0?ssl_ca_c
 export CONNMGR_SERVICES='$ROOT/scripts/services.sh'
 export CONNMGR_SERVICES_PORT_OFFSET=$off
 export CONNMGR_PG_PORT=$PG_PORT CONNMGR_PGBOUNCER_PORT=$PGBOUNCER_PORT CONNMGR_REDIS_PORT=$REDIS_PORT
+export CONNMGR_FALKORDB_PORT=$FALKORDB_PORT
 ENV
+  local why
+  if why=$(falkordb_unavailable); then
+    printf "unset CONNMGR_TEST_FALKORDB_URL\nexport CONNMGR_TEST_FALKORDB_UNAVAILABLE='%s'\n" "$why"
+  else
+    printf "export CONNMGR_TEST_FALKORDB_URL='falkordb://127.0.0.1:%s'\nunset CONNMGR_TEST_FALKORDB_UNAVAILABLE\n" "$FALKORDB_PORT"
+  fi
 }
 
 cmd=${1:-}

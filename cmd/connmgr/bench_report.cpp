@@ -57,6 +57,7 @@ boost::json::object to_json(const bench_report& r) {
     out["database"] = r.database;
     out["backend"] = r.backend;
     out["flavour"] = r.flavour;
+    if (!r.graph.empty()) out["graph"] = r.graph;
     out["clients"] = r.clients;
     if (r.requests_per_client)
         out["requests_per_client"] = *r.requests_per_client;
@@ -129,6 +130,7 @@ std::string to_text(const bench_report& r) {
         << "): " << r.clients << (r.clients == 1 ? " client" : " clients");
     if (r.requests_per_client) out << " x " << *r.requests_per_client << " requests";
     out << ", \"" << r.command << "\"";
+    if (!r.graph.empty()) out << " on graph " << r.graph;
     if (r.pipeline > 1) out << ", pipeline " << r.pipeline;
     out << "\n";
     out << "  requests ok     " << r.requests_ok << "\n";

@@ -30,6 +30,7 @@ struct bench_report {
     std::string backend;  ///< "postgres", "redis", "falkordb"
     std::string flavour;  ///< "sync", "async"
     std::string command;  ///< as given, for the text report
+    std::string graph;    ///< falkordb: the graph --command runs on; empty otherwise
     std::size_t clients{0};
     std::size_t pipeline{1};  ///< commands per round trip
     /// `--requests`; empty in `--duration` mode (JSON null).

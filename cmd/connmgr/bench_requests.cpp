@@ -1,6 +1,7 @@
 #include "bench_requests.hpp"
 
 #include <connmgr/error.hpp>
+#include <connmgr/falkordb/graph_client.hpp>
 #include <connmgr/pg/pg_client.hpp>
 #include <connmgr/redis/redis_client.hpp>
 
@@ -215,6 +216,30 @@ request_factories redis_requests(manager& m, const std::string& database,
             }
             for (const auto& r : co_await db.async_pipeline(std::move(req), asio::use_awaitable))
                 check(r);
+        };
+    };
+    return f;
+}
+
+request_factories graph_requests(manager& m, const std::string& database, const std::string& graph,
+                                 const std::string& cypher) {
+    auto db = m.get_client<graph_client>(database);
+    request_factories f;
+    expose_pools(f, db.redis());  // the same pools; warm-up borrows through them
+    f.sync = [db, graph, cypher](std::size_t) -> sync_request {
+        return [db, graph, cypher,
+                batch = std::vector<falkordb::graph_query>{}](std::size_t n) mutable {
+            if (n == 1) {
+                db.query(graph, cypher);  // throws query_error on a server-side error
+                return;
+            }
+            if (batch.size() != n) batch.assign(n, falkordb::graph_query{cypher});
+            for (const auto& r : db.pipeline(graph, batch)) r.check();
+        };
+    };
+    f.async = [db, graph, cypher](std::size_t) -> async_request {
+        return [db, graph, cypher](std::size_t) mutable -> asio::awaitable<void> {
+            co_await db.async_query(graph, cypher, {}, {}, asio::use_awaitable);
         };
     };
     return f;

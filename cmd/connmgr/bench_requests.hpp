@@ -44,6 +44,12 @@ request_factories postgres_requests(manager& m, const std::string& database,
 request_factories redis_requests(manager& m, const std::string& database,
                                  std::vector<std::string> args);
 
+/// Cypher `cypher` on graph `graph` through graph_client: query() (pipeline() when pipelining)
+/// sync, async_query() async (one query per round trip). A server-side error counts as a
+/// failed request.
+request_factories graph_requests(manager& m, const std::string& database, const std::string& graph,
+                                 const std::string& cypher);
+
 /// The errc name of a failed request ("acquire_timeout", "connection_lost", ...).
 std::string classify_failure(std::exception_ptr failure);
 

@@ -1,5 +1,5 @@
 // connmgr bench NAME [--clients N] [--requests N | --duration 10s] [--flavour sync|async]
-//                    [--command "SELECT 1"] [--pipeline N] [--no-warmup] [--json]
+//                    [--command "SELECT 1"] [--pipeline N] [--graph G] [--no-warmup] [--json]
 //
 // Load through the pools of one database: sync clients are threads, async clients are
 // coroutines on the manager's executor. Reports throughput, latency percentiles, errors by
@@ -31,7 +31,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view synopsis =
     "NAME [--clients N] [--requests N | --duration 10s] [--flavour sync|async] "
-    "[--command \"SELECT 1\"] [--pipeline N] [--no-warmup] [--json]";
+    "[--command \"SELECT 1\"] [--pipeline N] [--graph G] [--no-warmup] [--json]";
 
 struct bench_args {
     std::string database;
@@ -40,6 +40,7 @@ struct bench_args {
     std::chrono::nanoseconds duration{10s};
     flavour kind{flavour::sync};
     std::optional<std::string> command;
+    std::optional<std::string> graph;  // falkordb only
     std::size_t pipeline{1};
     bool warmup{true};
     bool json{false};
@@ -112,6 +113,9 @@ bench_args parse(const std::vector<std::string>& args) {
             out.command = value();
             if (out.command->find_first_not_of(" \t") == std::string::npos)
                 throw usage_error("--command must not be empty");
+        } else if (arg == "--graph") {
+            out.graph = value();
+            if (out.graph->empty()) throw usage_error("--graph must not be empty");
         } else if (arg == "--pipeline") {
             out.pipeline = static_cast<std::size_t>(parse_count(arg, value(), 1));
         } else if (arg == "--no-warmup" && !inline_value) {
@@ -199,6 +203,9 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
                            "' (configured: " + (known.empty() ? "none" : known) + ")");
     }
     const backend kind = db->second.kind();
+    if (args.graph && kind != backend::falkordb)
+        throw usage_error("--graph is for falkordb databases; '" + args.database + "' is " +
+                          std::string(to_string(kind)));
     const pool_options& options =
         args.kind == flavour::sync ? db->second.sync_pool : db->second.async_pool;
 
@@ -217,6 +224,13 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
     if (kind == backend::postgres) {
         report.command = args.command.value_or("SELECT 1");
         factories = bench::postgres_requests(m, args.database, report.command);
+    } else if (kind == backend::falkordb) {
+        // --command is Cypher, sent with GRAPH.QUERY on graph --graph (DESIGN §8).
+        if (args.kind == flavour::async && args.pipeline > 1)
+            throw usage_error("--pipeline is for --flavour sync on a falkordb database");
+        report.command = args.command.value_or("RETURN 1");
+        report.graph = args.graph.value_or("connmgr_bench");
+        factories = bench::graph_requests(m, args.database, report.graph, report.command);
     } else {
         report.command = args.command.value_or("PING");
         factories = bench::redis_requests(m, args.database, split_words(report.command));

@@ -1,5 +1,6 @@
 // `connmgr bench` end to end: the built binary against the servers of scripts/services.sh,
-// sync and async, PostgreSQL and Redis, for the seed load plans; assertions on its JSON.
+// sync and async, PostgreSQL, Redis and FalkorDB, for the seed load plans; assertions on its
+// JSON and, for FalkorDB, on the server's CLIENT LIST while the run lasts.
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -7,6 +8,9 @@
 
 #include <sys/wait.h>
 
+#include <csignal>
+
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +18,7 @@
 #include <iterator>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -59,7 +64,7 @@ struct load_plan {
 };
 
 struct bench_case {
-    const char* backend;  // "postgres" | "redis"
+    const char* backend;  // "postgres" | "redis" | "falkordb"
     const char* flavour;
     load_plan plan;
 };
@@ -79,8 +84,14 @@ protected:
     void SetUp() override {
         pg_url_ = env("CONNMGR_TEST_PG_URL");
         redis_url_ = env("CONNMGR_TEST_REDIS_URL");
+        falkordb_url_ = env("CONNMGR_TEST_FALKORDB_URL");
         if (pg_url_ == nullptr || redis_url_ == nullptr)
             GTEST_SKIP() << "CONNMGR_TEST_PG_URL / CONNMGR_TEST_REDIS_URL not set";
+        if (std::string(GetParam().backend) == "falkordb" && falkordb_url_ == nullptr) {
+            const char* why = env("CONNMGR_TEST_FALKORDB_UNAVAILABLE");
+            GTEST_SKIP() << "CONNMGR_TEST_FALKORDB_URL not set: "
+                         << (why != nullptr ? why : "no FalkorDB from scripts/services.sh");
+        }
         ASSERT_TRUE(fs::exists(connmgr_binary())) << connmgr_binary();
         dir_ = fs::temp_directory_path() /
                ("connmgr-bench-" + std::to_string(::getpid()) + "-" + case_name({GetParam(), 0}));
@@ -91,6 +102,7 @@ protected:
              << "databases:\n"
              << "  bench_pg: {url: \"" << pg_url_ << "\"}\n"
              << "  bench_redis: {url: \"" << redis_url_ << "\"}\n";
+        if (falkordb_url_ != nullptr) yaml << "  bench_graph: {url: \"" << falkordb_url_ << "\"}\n";
     }
     void TearDown() override {
         std::error_code ec;
@@ -100,7 +112,10 @@ protected:
     // One `connmgr bench --json` run; its exit code and parsed document.
     std::pair<int, json::object> bench(const bench_case& c, std::size_t clients,
                                        std::size_t requests, bool warmup) {
-        const std::string db = std::string(c.backend) == "postgres" ? "bench_pg" : "bench_redis";
+        const std::string backend = c.backend;
+        const std::string db = backend == "postgres" ? "bench_pg"
+                               : backend == "redis"  ? "bench_redis"
+                                                     : "bench_graph";
         std::string cmd = "'" + connmgr_binary().string() + "' --config '" +
                           (dir_ / "bench.yaml").string() + "' bench " + db + " --clients " +
                           std::to_string(clients) + " --requests " + std::to_string(requests) +
@@ -119,6 +134,7 @@ protected:
 
     const char* pg_url_{nullptr};
     const char* redis_url_{nullptr};
+    const char* falkordb_url_{nullptr};
     fs::path dir_;
 };
 
@@ -129,9 +145,63 @@ std::uint64_t count_errors(const json::object& doc) {
     return n;
 }
 
+// The most connections named `name` the server at `url` (scheme://host:port) listed at once
+// while `run` ran. One redis-cli repeats CLIENT LIST over one connection every millisecond
+// (a process per sample would miss a run that lasts 100 ms); a sample ends where the ids,
+// which the server lists in ascending order, start over.
+template <class Run>
+std::size_t peak_clients_while(const std::string& url, const std::string& name, Run run) {
+    const auto hostport = url.substr(url.find("://") + 3);
+    const auto colon = hostport.rfind(':');
+    const std::string cli = "exec redis-cli -h " + hostport.substr(0, colon) + " -p " +
+                            std::to_string(std::stoi(hostport.substr(colon + 1))) +
+                            " -r -1 -i 0.001 CLIENT LIST";
+    FILE* pipe = ::popen(("echo $$; " + cli).c_str(), "r");
+    if (pipe == nullptr) return 0;
+    char buf[4096];
+    const pid_t pid = std::fgets(buf, sizeof buf, pipe) != nullptr ? std::atoi(buf) : 0;
+    std::atomic<std::size_t> peak{0};
+    std::atomic<std::size_t> samples{0};
+    std::thread sampler([&] {
+        long last_id = -1;
+        std::size_t n = 0;
+        while (std::fgets(buf, sizeof buf, pipe) != nullptr) {
+            const std::string line = buf;
+            if (line.rfind("id=", 0) != 0) continue;
+            const long id = std::atol(line.c_str() + 3);
+            if (id <= last_id) {  // the next sample
+                peak = std::max(peak.load(), n);
+                ++samples;
+                n = 0;
+            }
+            last_id = id;
+            if (line.find(" name=" + name + " ") != std::string::npos) ++n;
+        }
+        peak = std::max(peak.load(), n);
+    });
+    while (samples == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    run();
+    if (pid > 0) ::kill(pid, SIGTERM);
+    sampler.join();
+    ::pclose(pipe);
+    return peak;
+}
+
 TEST_P(BenchCli, CountsAddUpAndThePoolStaysBounded) {
     const bench_case& c = GetParam();
-    const auto [code, doc] = bench(c, c.plan.clients, c.plan.requests, !c.plan.burst);
+    const bool graph = std::string(c.backend) == "falkordb";
+    std::pair<int, json::object> first;
+    const auto run_plan = [&] { first = bench(c, c.plan.clients, c.plan.requests, !c.plan.burst); };
+    std::size_t peak_clients = 0;
+    if (graph) {
+        peak_clients = peak_clients_while(falkordb_url_, "connmgr:bench_graph", run_plan);
+        EXPECT_GE(peak_clients, 1U);
+    } else {
+        run_plan();
+    }
+    const auto& [code, doc] = first;
+    // One flavour per run: the server never sees more connections than its pool's max_size.
+    EXPECT_LE(peak_clients, max_size);
     ASSERT_FALSE(doc.empty());
     SCOPED_TRACE("exit code " + std::to_string(code) + ", report " + json::serialize(doc));
 
@@ -181,7 +251,7 @@ std::vector<bench_case> all_cases() {
                                {"steady50x20", 50, 20, false},
                                {"burst100x5", 100, 5, true}};
     std::vector<bench_case> out;
-    for (const char* backend : {"postgres", "redis"})
+    for (const char* backend : {"postgres", "redis", "falkordb"})
         for (const char* flavour : {"sync", "async"})
             for (const auto& plan : plans) out.push_back({backend, flavour, plan});
     return out;

@@ -350,6 +350,9 @@ TEST(ConfigFiles, ShippedConfigsLoad) {
     EXPECT_EQ(local.databases.at("knowledge").url.redis().port, 7777);
     EXPECT_EQ(local.databases.at("main").url.redis().db, 0);
     EXPECT_TRUE(local.databases.at("app_bouncer").pgbouncer);
+    EXPECT_EQ(local.databases.at("graph").url.kind(), backend::falkordb);
+    EXPECT_EQ(local.databases.at("graph").url.redis().port, 56390);
+    EXPECT_EQ(local.databases.at("graph").sync_pool.acquire_timeout, std::chrono::seconds(10));
     EXPECT_EQ(local.databases.at("app").url.redacted(),
               "postgresql://connmgr:***@127.0.0.1:55432/connmgr_test");
     const auto examples = load_config(

@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 using connmgr::redis::reply;
 using connmgr::redis::reply_parser;
@@ -96,12 +100,184 @@ TEST(RedisParser, AssemblesRepliesSplitAtEveryByte) {
     EXPECT_EQ((*r)[1].integer(), 7);
 }
 
+namespace {
+
+// Every reply the stream holds, or the parser's error.
+struct parsed {
+    std::vector<reply> replies;
+    std::string error;
+};
+
+parsed parse_all(reply_parser& p, std::string_view wire) {
+    parsed out;
+    p.feed(wire.data(), wire.size());
+    while (auto r = p.next()) out.replies.push_back(std::move(*r));
+    out.error = p.error();
+    return out;
+}
+
+parsed parse_all(std::string_view wire) {
+    reply_parser p;
+    return parse_all(p, wire);
+}
+
+// `*1\r\n` `depth - 1` times around `:1`: a reply `depth` levels deep counting the integer.
+std::string nested_wire(std::size_t arrays) {
+    std::string wire;
+    for (std::size_t i = 0; i < arrays; ++i) wire += "*1\r\n";
+    return wire + ":1\r\n";
+}
+
+std::size_t depth_of(const reply& r) {
+    std::size_t depth = 1;
+    const reply* at = &r;
+    while (at->is_array() && at->size() == 1) {
+        at = &(*at)[0];
+        ++depth;
+    }
+    return depth;
+}
+
+const std::string every_type_wire =
+    "+OK\r\n-ERR bad thing\r\n:-9223372036854775808\r\n:0\r\n$0\r\n\r\n$-1\r\n*-1\r\n*0\r\n"
+    "$5\r\nh\r\n\0y\r\n*3\r\n*2\r\n+a\r\n-b\r\n$1\r\nc\r\n*0\r\n"s +
+    nested_wire(12);
+
+}  // namespace
+
+TEST(RedisParser, EveryTypeHasTheRightValue) {
+    const parsed p = parse_all(every_type_wire);
+    ASSERT_EQ(p.error, "");
+    ASSERT_EQ(p.replies.size(), 11U);
+    EXPECT_EQ(p.replies[0], reply::make_status("OK"));
+    EXPECT_EQ(p.replies[1], reply::make_error("ERR bad thing"));
+    EXPECT_EQ(p.replies[2], reply::make_integer(std::numeric_limits<long long>::min()));
+    EXPECT_EQ(p.replies[3], reply::make_integer(0));
+    EXPECT_EQ(p.replies[4], reply::make_string(""));
+    EXPECT_TRUE(p.replies[5].is_nil());
+    EXPECT_TRUE(p.replies[6].is_nil());
+    EXPECT_EQ(p.replies[7], reply::make_array(std::vector<reply>{}));
+    EXPECT_EQ(p.replies[8], reply::make_string("h\r\n\0y"s));
+    EXPECT_EQ(
+        p.replies[9],
+        reply::make_array({reply::make_array({reply::make_status("a"), reply::make_error("b")}),
+                           reply::make_string("c"), reply::make_array(std::vector<reply>{})}));
+    EXPECT_EQ(depth_of(p.replies[10]), 13U);
+}
+
+TEST(RedisParser, SplitAtEveryByteBoundaryGivesTheSameReplies) {
+    const parsed whole = parse_all(every_type_wire);
+    ASSERT_EQ(whole.error, "");
+    for (std::size_t cut = 1; cut < every_type_wire.size(); ++cut) {
+        reply_parser p;
+        parsed got = parse_all(p, std::string_view(every_type_wire).substr(0, cut));
+        const parsed rest = parse_all(p, std::string_view(every_type_wire).substr(cut));
+        got.replies.insert(got.replies.end(), rest.replies.begin(), rest.replies.end());
+        ASSERT_EQ(rest.error, "") << "cut at " << cut;
+        ASSERT_EQ(got.replies, whole.replies) << "cut at " << cut;
+        EXPECT_EQ(p.buffered(), 0U);
+    }
+}
+
+TEST(RedisParser, OneByteAtATime) {
+    reply_parser p;
+    std::vector<reply> got;
+    for (const char c : every_type_wire) {
+        ASSERT_TRUE(p.feed(&c, 1));
+        while (auto r = p.next()) got.push_back(std::move(*r));
+    }
+    EXPECT_EQ(p.error(), "");
+    EXPECT_EQ(got, parse_all(every_type_wire).replies);
+}
+
+TEST(RedisParser, TwelveLevelsAndFarDeeperNesting) {
+    // hiredis 0.14 stopped at 7 levels; a FalkorDB path reply is about ten.
+    const parsed twelve = parse_all(nested_wire(12));
+    ASSERT_EQ(twelve.error, "");
+    ASSERT_EQ(twelve.replies.size(), 1U);
+    EXPECT_EQ(depth_of(twelve.replies[0]), 13U);
+
+    const parsed deep = parse_all(nested_wire(999));
+    ASSERT_EQ(deep.error, "");
+    ASSERT_EQ(deep.replies.size(), 1U);
+    EXPECT_EQ(depth_of(deep.replies[0]), 1000U);
+}
+
+TEST(RedisParser, RefusesNestingPastTheDepthLimitWithoutRecursing) {
+    // A hostile server: a million levels must fail cleanly, not overflow the stack.
+    const parsed p = parse_all(nested_wire(1'000'000));
+    EXPECT_TRUE(p.replies.empty());
+    EXPECT_NE(p.error.find("nested deeper than 1000 levels"), std::string::npos) << p.error;
+
+    reply_parser shallow(reply_parser::limits{.max_depth = 3});
+    EXPECT_EQ(parse_all(shallow, nested_wire(3)).replies.size(), 1U);
+    EXPECT_NE(parse_all(shallow, nested_wire(4)).error, "");
+}
+
 TEST(RedisParser, ReportsProtocolErrors) {
     reply_parser p;
     const std::string wire = "?garbage\r\n";
     p.feed(wire.data(), wire.size());
     EXPECT_FALSE(p.next());
-    EXPECT_FALSE(p.error().empty());
+    EXPECT_NE(p.error().find("unexpected reply type byte \"?\""), std::string::npos) << p.error();
+    // The stream is over: nothing more is accepted.
+    EXPECT_FALSE(p.feed("+OK\r\n", 5));
+    EXPECT_FALSE(p.next());
+}
+
+TEST(RedisParser, MalformedInputNamesTheProblem) {
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {":12a\r\n", "integer reply \"12a\" is not an integer"},
+        {":\r\n", "integer reply \"\" is not an integer"},
+        {":99999999999999999999\r\n", "is not an integer"},
+        {":+1\r\n", "is not an integer"},
+        {"$abc\r\n", "bulk length \"abc\" is not an integer"},
+        {"$-2\r\n", "bulk length -2 is negative"},
+        {"$ 3\r\nabc\r\n", "is not an integer"},
+        {"$3\r\nabcX\r\n", "not followed by CRLF but \"X\\r\""},
+        {"$600000000\r\n", "exceeds the limit of 536870912"},
+        {"*x\r\n", "array length \"x\" is not an integer"},
+        {"*-5\r\n", "array length -5 is negative"},
+        {"*99999999999\r\n", "exceeds the limit of 4294967296"},
+        {"*2\r\n:1\r\n!x\r\n", "unexpected reply type byte \"!\""},
+        {"\x01", "unexpected reply type byte \"\\x01\""},
+        {":" + std::string(40, '1'), "no CRLF within 32 bytes"},
+    };
+    for (const auto& [wire, message] : cases) {
+        const parsed p = parse_all(wire);
+        EXPECT_TRUE(p.replies.empty()) << testing::PrintToString(wire);
+        EXPECT_NE(p.error.find(message), std::string::npos)
+            << "input " << testing::PrintToString(wire) << " gave: " << p.error;
+    }
+}
+
+TEST(RedisParser, LineLengthIsBounded) {
+    reply_parser p(reply_parser::limits{.max_line_length = 8});
+    EXPECT_EQ(parse_all(p, "+12345678\r\n").replies.size(), 1U);
+    const parsed over = parse_all(p, "+123456789");
+    EXPECT_NE(over.error.find("no CRLF within 8 bytes"), std::string::npos) << over.error;
+}
+
+TEST(RedisParser, HugeDeclaredArrayAllocatesNothingUpFront) {
+    // Four billion elements declared, three sent: the parser waits, it does not allocate.
+    reply_parser p;
+    const parsed got = parse_all(p, "*4000000000\r\n:1\r\n:2\r\n:3\r\n");
+    EXPECT_TRUE(got.replies.empty());
+    EXPECT_EQ(got.error, "");
+    EXPECT_EQ(p.buffered(), 0U);
+}
+
+TEST(RedisParser, LargeBulkInManyPieces) {
+    const std::string value(1 << 20, 'v');
+    const std::string wire = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+    reply_parser p;
+    std::optional<reply> r;
+    for (std::size_t at = 0; at < wire.size(); at += 1000) {
+        ASSERT_TRUE(p.feed(wire.data() + at, std::min<std::size_t>(1000, wire.size() - at)));
+        if (auto got = p.next()) r = std::move(got);
+    }
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->str(), value);
 }
 
 TEST(RedisReply, AccessorsCheckTheType) {

@@ -9,6 +9,7 @@
 #include <connmgr/config.hpp>
 #include <connmgr/config_loader.hpp>
 #include <connmgr/error.hpp>
+#include <connmgr/falkordb/graph_client.hpp>
 #include <connmgr/health.hpp>
 #include <connmgr/manager.hpp>
 #include <connmgr/manager_stats.hpp>

@@ -26,6 +26,7 @@ enum class errc {
     query_failed,         ///< the server rejected a statement or command
     invalid_url,          ///< a database URL could not be parsed or is unsupported
     invalid_config,       ///< the configuration is malformed or inconsistent
+    invalid_argument,     ///< a caller's argument was refused before anything was sent
 };
 
 }  // namespace connmgr

@@ -1,15 +1,14 @@
-// The protocol layer shared by both drivers: reply values, RESP encoding through
-// redisFormatCommandArgv, and parsing through redisReader with reply-object functions that
-// build connmgr::redis::reply directly (no redisReply tree to convert).
+// The protocol layer shared by both drivers: reply values and RESP encoding through
+// redisFormatCommandArgv. Parsing is our own reader (reply_parser.cpp): hiredis 0.14's
+// redisReader refuses replies nested deeper than 7 levels.
 #include <connmgr/error.hpp>
 #include <connmgr/redis/reply.hpp>
-#include <connmgr/redis/reply_parser.hpp>
 #include <connmgr/redis/request.hpp>
 
 #include <hiredis/hiredis.h>
 
 #include <cstdlib>
-#include <memory>
+#include <new>
 
 namespace connmgr::redis {
 
@@ -175,100 +174,6 @@ void request::push(std::span<const std::string_view> args) {
 void request::push(const std::vector<std::string>& args) {
     std::vector<std::string_view> views(args.begin(), args.end());
     push(std::span<const std::string_view>(views));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parsing
-
-namespace {
-
-// Top-level replies are heap-allocated and handed to the caller; nested ones live inside
-// their parent's pre-sized element vector, so a returned pointer stays valid while the
-// array is being filled.
-reply* place(const redisReadTask* task, reply&& value) {
-    if (task->parent != nullptr) {
-        auto* parent = static_cast<reply*>(task->parent->obj);
-        auto& slot = parent->elements()[static_cast<std::size_t>(task->idx)];
-        slot = std::move(value);
-        return &slot;
-    }
-    return new reply(std::move(value));  // NOLINT(cppcoreguidelines-owning-memory)
-}
-
-void* create_string(const redisReadTask* task, char* str, std::size_t len) {
-    try {
-        std::string s(str, len);
-        switch (task->type) {
-            case REDIS_REPLY_ERROR: return place(task, reply::make_error(std::move(s)));
-            case REDIS_REPLY_STATUS: return place(task, reply::make_status(std::move(s)));
-            default: return place(task, reply::make_string(std::move(s)));
-        }
-    } catch (...) {
-        return nullptr;  // hiredis reports an out-of-memory error
-    }
-}
-
-void* create_array(const redisReadTask* task, int elements) {
-    try {
-        return place(task,
-                     reply::make_array(static_cast<std::size_t>(elements < 0 ? 0 : elements)));
-    } catch (...) {
-        return nullptr;
-    }
-}
-
-void* create_integer(const redisReadTask* task, long long value) {
-    try {
-        return place(task, reply::make_integer(value));
-    } catch (...) {
-        return nullptr;
-    }
-}
-
-void* create_nil(const redisReadTask* task) {
-    try {
-        return place(task, reply{});
-    } catch (...) {
-        return nullptr;
-    }
-}
-
-void free_object(void* obj) { delete static_cast<reply*>(obj); }  // NOLINT
-
-redisReplyObjectFunctions reply_functions{create_string, create_array, create_integer, create_nil,
-                                          free_object};
-
-redisReader* as_reader(void* p) { return static_cast<redisReader*>(p); }
-
-}  // namespace
-
-reply_parser::reply_parser() : reader_(redisReaderCreateWithFunctions(&reply_functions)) {
-    if (reader_ == nullptr) throw std::bad_alloc();
-}
-
-reply_parser::~reply_parser() { redisReaderFree(as_reader(reader_)); }
-
-bool reply_parser::feed(const char* data, std::size_t size) {
-    if (!error_.empty()) return false;
-    if (redisReaderFeed(as_reader(reader_), data, size) != REDIS_OK) {
-        error_ = as_reader(reader_)->errstr;
-        if (error_.empty()) error_ = "redis protocol error";
-        return false;
-    }
-    return true;
-}
-
-std::optional<reply> reply_parser::next() {
-    if (!error_.empty()) return std::nullopt;
-    void* obj = nullptr;
-    if (redisReaderGetReply(as_reader(reader_), &obj) != REDIS_OK) {
-        error_ = as_reader(reader_)->errstr;
-        if (error_.empty()) error_ = "redis protocol error";
-        return std::nullopt;
-    }
-    if (obj == nullptr) return std::nullopt;
-    std::unique_ptr<reply> owned(static_cast<reply*>(obj));
-    return std::move(*owned);
 }
 
 }  // namespace connmgr::redis
