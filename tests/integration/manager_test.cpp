@@ -539,3 +539,49 @@ TEST(ManagerStats, UtilizationAbove80PercentWarnsOncePerCrossing) {
     ASSERT_FALSE(warnings.empty());
     EXPECT_EQ(warnings[0].find("connmgr-secret"), std::string::npos) << warnings[0];
 }
+
+// Defects: a child that first gave back a lease taken in the parent walked freed memory on its
+// next acquire, and a child closing the pools closed the parent's idle sessions.
+TEST(ManagerFork, ChildReleasingAParentLeaseThenClosingLeavesTheParentsSessions) {
+    CONNMGR_REQUIRE_ENV(pg_url, "CONNMGR_TEST_PG_URL");
+    const auto prefix = unique_name("mgr_fork_close");
+    connmgr::manager m;
+    m.configure(config_of({database(prefix, pg_url)}));
+    auto pg = m.get_client<connmgr::pg_client>(prefix);
+    auto held = pg.acquire();
+    { auto idle = pg.acquire(); }  // a second, idle connection (and the pool's thread)
+    ASSERT_EQ(pg_connections(pg_url, "connmgr:" + prefix), 2);
+
+    const pid_t child = ::fork();
+    if (child == 0) {
+        int rc = 0;
+        try {
+            held.release();  // the parent's lease, before anything else
+            {
+                auto conn = pg.acquire();
+                pqxx::work tx{*conn};
+                if (tx.exec("SELECT 9")[0][0].as<int>() != 9) rc = 10;
+            }
+            (void)m.close_all();
+        } catch (...) {
+            rc = 11;
+        }
+        ::_exit(rc);
+    }
+    ASSERT_GT(child, 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    // Both of the parent's sessions are still open and serve.
+    EXPECT_TRUE(eventually([&] { return pg_connections(pg_url, "connmgr:" + prefix) == 2; }));
+    {
+        pqxx::work tx{*held};
+        EXPECT_EQ(tx.exec("SELECT 3")[0][0].as<int>(), 3);
+    }
+    held.release();
+    auto a = pg.acquire();
+    auto b = pg.acquire();
+    for (const auto& p : m.stats().pools)
+        EXPECT_EQ(p.created_total, 2u) << "both reused, none replaced";
+}
