@@ -218,6 +218,16 @@ TEST(ConfigFiles, MissingFileNamed) {
                     "/nonexistent/x.yaml: cannot open config file");
 }
 
+TEST(ConfigText, LoadsLikeAFileUnderItsDisplayName) {
+    const env_map env{{"CONNMGR_DATABASES__APP__POOL__MAX_SIZE", "9"}};
+    const auto l = load_config_from_string(pg_db, "inline.yaml", env);
+    EXPECT_EQ(l.files, std::vector<std::string>{"inline.yaml"});
+    EXPECT_EQ(l.config.databases.at("app").sync_pool.max_size, 9u);
+    EXPECT_EQ(l.origins.at("databases.app.url"), "inline.yaml:3");
+    EXPECT_CONTAINS(error_of([] { load_config_from_string("databases: [1", "inline.yaml", {}); }),
+                    "inline.yaml:");
+}
+
 TEST(ConfigInterpolation, UnsetVariableNamesVariableAndLine) {
     temp_dir dir;
     const auto f =

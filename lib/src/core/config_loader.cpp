@@ -138,12 +138,10 @@ void merge(config_node& into, config_node&& from) {
     into = std::move(from);
 }
 
-config_node read_file(const std::string& file, const env_map& env) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw config_error(file + ": cannot open config file");
+config_node read_text(const std::string& file, const std::string& text, const env_map& env) {
     YAML::Node root;
     try {
-        root = YAML::Load(in);
+        root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
         throw config_error(file + ":" + std::to_string(e.mark.line + 1) + ":" +
                            std::to_string(e.mark.column + 1) + ": malformed YAML: " + e.msg);
@@ -157,6 +155,14 @@ config_node read_file(const std::string& file, const env_map& env) {
         throw config_error(file +
                            ":1:1: the top level must be a map (defaults, backends, databases)");
     return n;
+}
+
+config_node read_file(const std::string& file, const env_map& env) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw config_error(file + ": cannot open config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return read_text(file, text.str(), env);
 }
 
 const std::vector<std::string_view>& top_level_keys() {
@@ -286,6 +292,12 @@ config_node load_tree(const std::vector<std::string>& files, const env_map& env)
     config_node root;
     root.type = config_node::kind::map;
     for (const auto& file : files) merge(root, read_file(file, env));
+    apply_env(root, env);
+    return root;
+}
+
+config_node load_text_tree(const std::string& name, const std::string& text, const env_map& env) {
+    config_node root = read_text(name, text, env);
     apply_env(root, env);
     return root;
 }
@@ -625,23 +637,12 @@ env_map current_environment() {
     return env;
 }
 
-loaded_config load_config_with_origins(const std::vector<std::string>& files, const env_map& env) {
+namespace {
+
+// Checks the merged tree against the schema and resolves every database and flavour.
+loaded_config resolve_config(const config_node& root, std::vector<std::string> files) {
     loaded_config out;
-    out.files = files;
-    if (out.files.empty()) {
-        if (auto it = env.find("CONNMGR_CONFIG"); it != env.end()) {
-            std::size_t start = 0;
-            const std::string& list = it->second;
-            while (start <= list.size()) {
-                auto pos = list.find(':', start);
-                auto item = list.substr(start, pos == std::string::npos ? pos : pos - start);
-                if (!item.empty()) out.files.push_back(item);
-                if (pos == std::string::npos) break;
-                start = pos + 1;
-            }
-        }
-    }
-    const config_node root = detail::load_tree(out.files, env);
+    out.files = std::move(files);
     check(root, s_root);
 
     const config_node* defaults = find(&root, "defaults");
@@ -747,6 +748,33 @@ loaded_config load_config_with_origins(const std::vector<std::string>& files, co
         }
     }
     return out;
+}
+
+}  // namespace
+
+loaded_config load_config_with_origins(const std::vector<std::string>& files, const env_map& env) {
+    loaded_config out;
+    out.files = files;
+    if (out.files.empty()) {
+        if (auto it = env.find("CONNMGR_CONFIG"); it != env.end()) {
+            std::size_t start = 0;
+            const std::string& list = it->second;
+            while (start <= list.size()) {
+                auto pos = list.find(':', start);
+                auto item = list.substr(start, pos == std::string::npos ? pos : pos - start);
+                if (!item.empty()) out.files.push_back(item);
+                if (pos == std::string::npos) break;
+                start = pos + 1;
+            }
+        }
+    }
+    config_node root = detail::load_tree(out.files, env);
+    return resolve_config(root, std::move(out.files));
+}
+
+loaded_config load_config_from_string(const std::string& yaml, const std::string& name,
+                                      const env_map& env) {
+    return resolve_config(detail::load_text_tree(name, yaml, env), {name});
 }
 
 manager_config load_config(const std::vector<std::string>& files, const env_map& env) {
