@@ -228,6 +228,14 @@ TEST(ConfigText, LoadsLikeAFileUnderItsDisplayName) {
                     "inline.yaml:");
 }
 
+// Found by tests/fuzz/config_fuzz.cpp: an alias inside its own anchor recursed until the
+// stack overflowed.
+TEST(ConfigText, AliasInsideItsOwnAnchorIsAnError) {
+    const std::string yaml = "defaults: &d\n  s:\n  postgres: *d\n";
+    EXPECT_CONTAINS(error_of([&] { load_config_from_string(yaml, "loop.yaml", {}); }),
+                    "nested deeper than");
+}
+
 TEST(ConfigInterpolation, UnsetVariableNamesVariableAndLine) {
     temp_dir dir;
     const auto f =

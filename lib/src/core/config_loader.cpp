@@ -75,13 +75,20 @@ std::string join_path(const std::string& parent, std::string_view key) {
     return parent.empty() ? std::string(key) : parent + "." + std::string(key);
 }
 
+// The schema is a few levels deep; a YAML alias inside its own anchor (`a: &x {b: *x}`) is
+// infinitely deep, and deep nesting would exhaust the stack.
+constexpr int max_depth = 32;
+
 config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::string& file,
-                    const std::string& path, const env_map& env) {
+                    const std::string& path, const env_map& env, int depth = 0) {
     config_node n;
     n.source = file;
     n.line = mark.line + 1;
     n.column = mark.column + 1;
     n.path = path;
+    if (depth > max_depth)
+        fail_at(n, "nested deeper than " + std::to_string(max_depth) +
+                       " levels (an alias that refers to its own anchor?)");
     switch (y.Type()) {
         case YAML::NodeType::Scalar:
             n.type = config_node::kind::scalar;
@@ -91,8 +98,8 @@ config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::stri
             n.type = config_node::kind::seq;
             for (std::size_t i = 0; i < y.size(); ++i) {
                 const YAML::Node item = y[i];
-                n.items.push_back(
-                    convert(item, item.Mark(), file, path + "[" + std::to_string(i) + "]", env));
+                n.items.push_back(convert(item, item.Mark(), file,
+                                          path + "[" + std::to_string(i) + "]", env, depth + 1));
             }
             break;
         case YAML::NodeType::Map:
@@ -109,7 +116,7 @@ config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::stri
                 }
                 const std::string& name = key.Scalar();
                 config_node value =
-                    convert(it->second, key.Mark(), file, join_path(path, name), env);
+                    convert(it->second, key.Mark(), file, join_path(path, name), env, depth + 1);
                 if (auto* existing = n.child(name)) {
                     *existing = std::move(value);  // YAML says keys are unique; the last one wins
                 } else {

@@ -8,6 +8,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -182,18 +183,23 @@ void request::push(const std::vector<std::string>& args) {
 
 namespace {
 
-// Top-level replies are heap-allocated and handed to the caller; nested ones live inside
-// their parent's pre-sized element vector, so a returned pointer stays valid while the
-// array is being filled.
+// Top-level replies are heap-allocated and handed to the caller; nested ones are appended to
+// their parent's element vector. Elements arrive in order and an array is complete before its
+// parent gets the next element, so only the innermost open array grows: the pointers hiredis
+// keeps to the arrays still being filled stay valid.
 reply* place(const redisReadTask* task, reply&& value) {
     if (task->parent != nullptr) {
         auto* parent = static_cast<reply*>(task->parent->obj);
-        auto& slot = parent->elements()[static_cast<std::size_t>(task->idx)];
-        slot = std::move(value);
-        return &slot;
+        auto& elements = parent->elements();
+        elements.push_back(std::move(value));
+        return &elements.back();
     }
     return new reply(std::move(value));  // NOLINT(cppcoreguidelines-owning-memory)
 }
+
+// The declared element count comes from the peer: reserve at most this much up front, so
+// "*1000000000\r\n" costs nothing until the elements really arrive.
+constexpr std::size_t max_reserved_elements = 1024;
 
 void* create_string(const redisReadTask* task, char* str, std::size_t len) {
     try {
@@ -210,8 +216,10 @@ void* create_string(const redisReadTask* task, char* str, std::size_t len) {
 
 void* create_array(const redisReadTask* task, int elements) {
     try {
-        return place(task,
-                     reply::make_array(static_cast<std::size_t>(elements < 0 ? 0 : elements)));
+        std::vector<reply> slots;
+        slots.reserve(
+            std::min(static_cast<std::size_t>(elements < 0 ? 0 : elements), max_reserved_elements));
+        return place(task, reply::make_array(std::move(slots)));
     } catch (...) {
         return nullptr;
     }
