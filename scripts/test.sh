@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test run, from a clean clone on a fresh Debian 12 machine:
 # install dependencies, build, start the local servers, run every ctest label (plain build),
-# the unit and integration labels under AddressSanitizer+UBSan, the stress tests under
-# ThreadSanitizer, then stop the servers, even when tests fail. Exits non-zero on any failure.
+# the unit, integration and fault labels under AddressSanitizer+UBSan, the stress tests under
+# ThreadSanitizer, each fuzz target for 30 s (scripts/fuzz.sh), then stop the servers, even when
+# tests fail. Exits non-zero on any failure.
 #
 #   scripts/test.sh            everything
-#   CONNMGR_TEST_QUICK=1 scripts/test.sh   plain build only (no sanitizer builds)
+#   CONNMGR_TEST_QUICK=1 scripts/test.sh   plain build only (no sanitizer builds, no fuzzing)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,6 +51,8 @@ fi
 if [ -z "${CONNMGR_TEST_QUICK:-}" ]; then
   if build asan; then
     run_ctest asan "unit+integration (asan)" -L 'unit|integration' -j "$jobs"
+    # Serially, as in the plain stage: fault tests restart servers the others use.
+    run_ctest asan "fault (asan)" -L fault
   else
     failures+=("asan build")
   fi
@@ -59,6 +62,8 @@ if [ -z "${CONNMGR_TEST_QUICK:-}" ]; then
   else
     failures+=("tsan build")
   fi
+  echo "== fuzz (30 s per target)"
+  bash scripts/fuzz.sh 30 || failures+=("fuzz")
 fi
 
 echo "== test.sh finished in $(( $(date +%s) - started )) s"
