@@ -129,7 +129,11 @@ public:
         std::lock_guard lock(mutex_);
         ++by_outcome_[o];
         longest_ = std::max(longest_, took);
-        if (waited) waits_.push_back(*waited);
+        if (waited) {
+            waits_.push_back(*waited);
+            auto& m = max_wait_[o];
+            m = std::max(m, *waited);
+        }
         events_.emplace_back(now, o == "ok");
         if (o == "ok") {
             oks_.push_back(now);
@@ -197,6 +201,9 @@ public:
         std::lock_guard lock(mutex_);
         std::string out;
         for (const auto& [o, c] : by_outcome_) out += o + "=" + std::to_string(c) + " ";
+        for (const auto& [o, w] : max_wait_)
+            out += "max_wait[" + o + "]=" +
+                   std::to_string(std::chrono::duration_cast<milliseconds>(w).count()) + "ms ";
         out += "longest=" +
                std::to_string(std::chrono::duration_cast<milliseconds>(longest_).count()) + "ms";
         return out;
@@ -207,6 +214,7 @@ private:
     std::map<outcome, long> by_outcome_;
     clock::duration longest_{};
     std::vector<clock::duration> waits_;
+    std::map<outcome, clock::duration> max_wait_;
     std::vector<clock::time_point> oks_;
     std::vector<std::pair<clock::time_point, bool>> events_;
     std::optional<clock::time_point> last_failure_;
