@@ -236,6 +236,19 @@ TEST(ConfigText, AliasInsideItsOwnAnchorIsAnError) {
                     "nested deeper than");
 }
 
+// Ten aliases of ten aliases ... eight levels deep: 10^8 values once expanded, which hung.
+TEST(ConfigText, ExponentialAliasesAreAnError) {
+    std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+    for (int i = 1; i < 8; ++i) {
+        const std::string prev = "*a" + std::to_string(i - 1);
+        yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+        for (int k = 0; k < 10; ++k) yaml += (k ? ", " : "") + prev;
+        yaml += "]\n";
+    }
+    EXPECT_CONTAINS(error_of([&] { load_config_from_string(yaml, "laughs.yaml", {}); }),
+                    "more than 100000 values");
+}
+
 TEST(ConfigInterpolation, UnsetVariableNamesVariableAndLine) {
     temp_dir dir;
     const auto f =

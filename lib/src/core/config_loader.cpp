@@ -75,20 +75,31 @@ std::string join_path(const std::string& parent, std::string_view key) {
     return parent.empty() ? std::string(key) : parent + "." + std::string(key);
 }
 
-// The schema is a few levels deep; a YAML alias inside its own anchor (`a: &x {b: *x}`) is
-// infinitely deep, and deep nesting would exhaust the stack.
+// The schema is a few levels deep and a configuration holds a few hundred values. A YAML
+// alias inside its own anchor (`a: &x {b: *x}`) is infinitely deep, and aliases of aliases grow
+// exponentially (`b: [*a, *a, ...]`, `c: [*b, *b, ...]`): both are errors, not a crash or a hang.
 constexpr int max_depth = 32;
+constexpr std::size_t max_values = 100'000;
+
+struct convert_limits {
+    int depth{0};
+    std::size_t* values;
+};
 
 config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::string& file,
-                    const std::string& path, const env_map& env, int depth = 0) {
+                    const std::string& path, const env_map& env, convert_limits limits) {
     config_node n;
     n.source = file;
     n.line = mark.line + 1;
     n.column = mark.column + 1;
     n.path = path;
-    if (depth > max_depth)
+    if (limits.depth > max_depth)
         fail_at(n, "nested deeper than " + std::to_string(max_depth) +
                        " levels (an alias that refers to its own anchor?)");
+    if (++*limits.values > max_values)
+        fail_at(n, "more than " + std::to_string(max_values) +
+                       " values (aliases of aliases expanding?)");
+    const convert_limits inner{limits.depth + 1, limits.values};
     switch (y.Type()) {
         case YAML::NodeType::Scalar:
             n.type = config_node::kind::scalar;
@@ -99,7 +110,7 @@ config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::stri
             for (std::size_t i = 0; i < y.size(); ++i) {
                 const YAML::Node item = y[i];
                 n.items.push_back(convert(item, item.Mark(), file,
-                                          path + "[" + std::to_string(i) + "]", env, depth + 1));
+                                          path + "[" + std::to_string(i) + "]", env, inner));
             }
             break;
         case YAML::NodeType::Map:
@@ -116,7 +127,7 @@ config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::stri
                 }
                 const std::string& name = key.Scalar();
                 config_node value =
-                    convert(it->second, key.Mark(), file, join_path(path, name), env, depth + 1);
+                    convert(it->second, key.Mark(), file, join_path(path, name), env, inner);
                 if (auto* existing = n.child(name)) {
                     *existing = std::move(value);  // YAML says keys are unique; the last one wins
                 } else {
@@ -156,7 +167,8 @@ config_node read_text(const std::string& file, const std::string& text, const en
     YAML::Mark start;
     start.line = 0;
     start.column = 0;
-    config_node n = convert(root, start, file, "", env);
+    std::size_t values = 0;
+    config_node n = convert(root, start, file, "", env, convert_limits{0, &values});
     if (n.type == config_node::kind::null) n.type = config_node::kind::map;
     if (n.type != config_node::kind::map)
         throw config_error(file +
