@@ -49,6 +49,8 @@ if ctest --test-dir build/dev -N -L load | grep -q 'Total Tests: [1-9]'; then
 fi
 
 if [ -z "${CONNMGR_TEST_QUICK:-}" ]; then
+  # Known leaks in third-party libraries only, each with its reason (tests/lsan.supp).
+  export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
   if build asan; then
     run_ctest asan "unit+integration (asan)" -L 'unit|integration' -j "$jobs"
     # Serially, as in the plain stage: fault tests restart servers the others use.

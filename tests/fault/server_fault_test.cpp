@@ -134,6 +134,27 @@ protected:
         ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
         std::istringstream in(children);
         for (long child; in >> child;) ::kill(static_cast<pid_t>(child), SIGKILL);
+        // SIGKILL is asynchronous: starting again while the old process still exits makes the
+        // new one find its lock files "in use". Gone or a zombie (which holds no files) is dead.
+        const auto until = clock::now() + 10s;
+        while (process_alive(pid) && clock::now() < until) std::this_thread::sleep_for(20ms);
+        EXPECT_FALSE(process_alive(pid)) << "pid " << pid << " survived SIGKILL";
+    }
+
+    static bool process_alive(long pid) {
+        std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+        std::string line;
+        if (!std::getline(stat, line)) return false;
+        const auto close = line.rfind(')');  // the state follows "pid (comm)"
+        return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
+    }
+
+    /// `services.sh start SERVICE`: its output, and whether it succeeded.
+    static std::pair<std::string, bool> start_service(const std::string& services_sh,
+                                                      const std::string& service) {
+        std::string out = run("'" + services_sh + "' start " + service + " 2>&1; echo \"#rc=$?\"");
+        const bool ok = out.find("#rc=0") != std::string::npos;
+        return {std::move(out), ok};
     }
 
     /// Kills the server 1 s into the load, starts it again, keeps the load on for 5 s more.
@@ -156,8 +177,9 @@ protected:
         std::thread chaos([&] {
             std::this_thread::sleep_for(1s);  // the scenario's schedule: kill mid-load
             kill_server(*services_sh, killed_pid);
-            restart_log = run("'" + *services_sh + "' start " + GetParam().where.service + " 2>&1");
-            back_at = clock::now();
+            auto [log, started] = start_service(*services_sh, GetParam().where.service);
+            restart_log = std::move(log);
+            if (started) back_at = clock::now();
             std::this_thread::sleep_for(5s);  // the recovery window, under load
             stop = true;
         });
@@ -165,7 +187,7 @@ protected:
             t, workers(), [&] { return !stop.load(); }, hold, true);
         chaos.join();
         if (!back_at) {
-            ADD_FAILURE() << restart_log;
+            ADD_FAILURE() << "the server did not start again: " << restart_log;
             return 0ms;
         }
         const recorded r = read_record();
