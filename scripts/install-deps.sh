@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer redis-server redis-tools
   prometheus procps iproute2 util-linux jq
+  clang-14 libclang-rt-14-dev  # the fuzz targets (libFuzzer, scripts/fuzz.sh)
 )
 
 SUDO=""

@@ -91,6 +91,12 @@ start_postgres() {
     local fresh=1
   fi
   if ! port_open $PG_PORT; then
+    # A postmaster killed with SIGKILL leaves its lock files (data dir and socket), and while
+    # init has not reaped it the zombie makes a new postmaster believe it still runs ("lock
+    # file already exists").
+    if [ -f "$pg_data/postmaster.pid" ] && ! live_pid "$pg_data/postmaster.pid" >/dev/null; then
+      rm -f "$pg_data/postmaster.pid" "$RUN/pg/sock/.s.PGSQL.$PG_PORT" "$RUN/pg/sock/.s.PGSQL.$PG_PORT.lock"
+    fi
     pg_ctl -w -t 30 -l "$RUN/pg/server.log" -o "-c listen_addresses=127.0.0.1 -p $PG_PORT \
       -k $RUN/pg/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
       -c max_connections=300" start >/dev/null || { tail -20 "$RUN/pg/server.log" >&2; die "postgres did not start"; }
@@ -136,6 +142,8 @@ max_client_conn = 1000
 default_pool_size = 40
 ignore_startup_parameters = extra_float_digits
 server_login_retry = 1
+# Tests count their client connections with SHOW CLIENTS on the admin console.
+stats_users = $PG_USER
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI

@@ -5,3 +5,10 @@ connmgr_test(connmgr_pg_fault_tests LABEL fault LOCK postgres-restart
 connmgr_test(connmgr_pg_client_fault_tests LABEL fault LOCK postgres-restart
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_restart_test.cpp
   LIBS connmgr_pg connmgr_core)
+# Server faults under load, for PostgreSQL, PgBouncer and Redis (issue 16); each case takes the
+# lock of the server it kills connections of or restarts.
+connmgr_test(reliability_fault_tests LABEL fault LOCK postgres-restart
+  FILTER "*/pg_*:*/pgbouncer_*"
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/server_fault_test.cpp
+  LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)
+connmgr_test_label(reliability_fault_tests LABEL fault LOCK redis-restart FILTER "*/redis_*")

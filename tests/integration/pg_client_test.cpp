@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "pg_test_env.hpp"
+#include "server_connections.hpp"
 
 #include <connmgr/config.hpp>
 #include <connmgr/error.hpp>
@@ -74,22 +75,12 @@ protected:
         return asio::co_spawn(ioc_, std::move(a), asio::use_future).get();
     }
 
-    // Samples pg_stat_activity for this test's connections until stopped; the highest count.
-    struct sampler {
-        explicit sampler(std::string name)
-            : thread([this, name] {
-                  observer obs;
-                  while (!stop) peak = std::max(peak.load(), obs.sessions(name));
-              }) {}
-        long finish() {
-            stop = true;
-            thread.join();
-            return peak;
-        }
-        std::atomic<bool> stop{false};
-        std::atomic<long> peak{0};
-        std::thread thread;
-    };
+    // This test's connections as PostgreSQL sees them (through PgBouncer too: its server
+    // connections carry our application_name), sampled every 100 ms.
+    connmgr::test::connection_sampler sampler() const {
+        return connmgr::test::connection_sampler(
+            connmgr::test::pg_server_connections(*env("CONNMGR_TEST_PG_URL"), name_));
+    }
 
     std::string url_;
     std::string name_;
@@ -206,7 +197,7 @@ TEST_P(PgClient, AsyncPipeline) {
 
 TEST_P(PgClient, SyncThreadsNeverExceedMaxSizeOnTheServer) {
     auto db = make_client();
-    sampler s(name_);
+    auto s = sampler();
     std::atomic<int> ok{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < clients; ++t)
@@ -220,7 +211,8 @@ TEST_P(PgClient, SyncThreadsNeverExceedMaxSizeOnTheServer) {
             }
         });
     for (auto& t : threads) t.join();
-    long peak = s.finish();
+    s.stop();
+    const long peak = s.peak();
     std::printf("peak server connections: %ld (max_size %zu)\n", peak, max_size);
     EXPECT_EQ(ok, clients * requests_per_client);
     pools_->close(5s);
@@ -233,7 +225,7 @@ TEST_P(PgClient, SyncThreadsNeverExceedMaxSizeOnTheServer) {
 
 TEST_P(PgClient, AsyncCoroutinesNeverExceedMaxSizeOnTheServer) {
     auto db = make_client();
-    sampler s(name_);
+    auto s = sampler();
     std::atomic<int> ok{0};
     auto client = [&](int t) -> asio::awaitable<void> {
         for (int i = 0; i < requests_per_client; ++i) {
@@ -245,7 +237,8 @@ TEST_P(PgClient, AsyncCoroutinesNeverExceedMaxSizeOnTheServer) {
     for (int t = 0; t < clients; ++t)
         done.push_back(asio::co_spawn(ioc_, client(t), asio::use_future));
     for (auto& f : done) f.get();
-    long peak = s.finish();
+    s.stop();
+    const long peak = s.peak();
     std::printf("peak server connections: %ld (max_size %zu)\n", peak, max_size);
     EXPECT_EQ(ok, clients * requests_per_client);
     pools_->close(5s);

@@ -218,6 +218,37 @@ TEST(ConfigFiles, MissingFileNamed) {
                     "/nonexistent/x.yaml: cannot open config file");
 }
 
+TEST(ConfigText, LoadsLikeAFileUnderItsDisplayName) {
+    const env_map env{{"CONNMGR_DATABASES__APP__POOL__MAX_SIZE", "9"}};
+    const auto l = load_config_from_string(pg_db, "inline.yaml", env);
+    EXPECT_EQ(l.files, std::vector<std::string>{"inline.yaml"});
+    EXPECT_EQ(l.config.databases.at("app").sync_pool.max_size, 9u);
+    EXPECT_EQ(l.origins.at("databases.app.url"), "inline.yaml:3");
+    EXPECT_CONTAINS(error_of([] { load_config_from_string("databases: [1", "inline.yaml", {}); }),
+                    "inline.yaml:");
+}
+
+// Found by tests/fuzz/config_fuzz.cpp: an alias inside its own anchor recursed until the
+// stack overflowed.
+TEST(ConfigText, AliasInsideItsOwnAnchorIsAnError) {
+    const std::string yaml = "defaults: &d\n  s:\n  postgres: *d\n";
+    EXPECT_CONTAINS(error_of([&] { load_config_from_string(yaml, "loop.yaml", {}); }),
+                    "nested deeper than");
+}
+
+// Ten aliases of ten aliases ... eight levels deep: 10^8 values once expanded, which hung.
+TEST(ConfigText, ExponentialAliasesAreAnError) {
+    std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+    for (int i = 1; i < 8; ++i) {
+        const std::string prev = "*a" + std::to_string(i - 1);
+        yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+        for (int k = 0; k < 10; ++k) yaml += (k ? ", " : "") + prev;
+        yaml += "]\n";
+    }
+    EXPECT_CONTAINS(error_of([&] { load_config_from_string(yaml, "laughs.yaml", {}); }),
+                    "more than 100000 values");
+}
+
 TEST(ConfigInterpolation, UnsetVariableNamesVariableAndLine) {
     temp_dir dir;
     const auto f =

@@ -280,6 +280,28 @@ TEST(RedisParser, LargeBulkInManyPieces) {
     EXPECT_EQ(r->str(), value);
 }
 
+// Found by tests/fuzz/redis_reply_fuzz.cpp: the element vector was sized from the declared
+// count, so one line from a peer made the client allocate (and zero) gigabytes.
+TEST(RedisParser, DeclaredArraySizeIsNotAllocatedUpFront) {
+    reply_parser p;
+    const std::string huge = "*1000000000\r\n:1\r\n";
+    ASSERT_TRUE(p.feed(huge.data(), huge.size()));
+    EXPECT_FALSE(p.next().has_value());
+    EXPECT_EQ(p.error(), "");
+}
+
+TEST(RedisParser, NestedArraysFilledInOrder) {
+    reply_parser p;
+    const std::string bytes = "*3\r\n*2\r\n:1\r\n*1\r\n$1\r\na\r\n:2\r\n*0\r\n";
+    ASSERT_TRUE(p.feed(bytes.data(), bytes.size()));
+    const auto r = p.next();
+    ASSERT_TRUE(r.has_value());
+    const reply want = reply::make_array(
+        {reply::make_array({reply::make_integer(1), reply::make_array({reply::make_string("a")})}),
+         reply::make_integer(2), reply::make_array(std::vector<reply>{})});
+    EXPECT_EQ(*r, want) << r->describe();
+}
+
 TEST(RedisReply, AccessorsCheckTheType) {
     const reply i = reply::make_integer(3);
     EXPECT_THROW((void)i.str(), connmgr::error);

@@ -140,7 +140,23 @@ TEST(DbUrl, RedisIpv6) {
 TEST(DbUrl, PostgresUnixSocketDirectoryKeepsCase) {
     const auto u = db_url::parse("postgresql://%2FTmp%2FSock/db");
     EXPECT_EQ(pg_param(u, "host"), "/Tmp/Sock");
-    EXPECT_EQ(u.redacted(), "postgresql:///Tmp/Sock:5432/db");
+    EXPECT_EQ(u.redacted(), "postgresql://%2FTmp%2FSock:5432/db");
+}
+
+// Found by tests/fuzz/url_fuzz.cpp: the key of a socket-directory URL read back as a path.
+TEST(DbUrl, PostgresSocketDirectoryKeyParsesBackToItself) {
+    const auto u = db_url::parse("postgresql://u:pw@%2Fvar%2Frun%2Fpostgresql/db");
+    const auto again = db_url::parse(u.pool_key());
+    EXPECT_EQ(pg_param(again, "host"), "/var/run/postgresql");
+    EXPECT_EQ(again.pool_key(), u.pool_key());
+    EXPECT_EQ(db_url::parse(u.redacted()).redacted(), u.redacted());
+}
+
+// Found by tests/fuzz/url_fuzz.cpp: "unix:////" was accepted and its pool key did not parse.
+TEST(DbUrl, UnixSocketPathOfOnlySlashesRejected) {
+    EXPECT_NE(parse_error("unix:////").find("missing socket path"), std::string::npos);
+    const auto u = db_url::parse("unix:////tmp/redis.sock");
+    EXPECT_EQ(db_url::parse(u.pool_key()).pool_key(), u.pool_key());
 }
 
 TEST(DbUrl, FalkorDb) {
@@ -169,6 +185,9 @@ TEST(DbUrl, ErrorsNeverShowThePassword) {
         "unix://u:hunter2@",
         "redis://u:hunter2@[zz/0",
         "no scheme hunter2",
+        // Found by tests/fuzz/url_fuzz.cpp: a '?' before the userinfo puts the password into
+        // the query, and the unknown-parameter message quoted it.
+        "rediss://u?x:hunter2@h/0",
     };
     for (const char* text : bad) {
         const std::string message = parse_error(text);

@@ -70,6 +70,12 @@ struct loaded_config {
 loaded_config load_config_with_origins(const std::vector<std::string>& files = {},
                                        const env_map& env = current_environment());
 
+/// `load_config_with_origins({name}, env)` for one file whose contents are `yaml` (a
+/// configuration that does not live in a file); `name` stands for the file in error messages
+/// and origins.
+loaded_config load_config_from_string(const std::string& yaml, const std::string& name,
+                                      const env_map& env = current_environment());
+
 /// `load_config_with_origins(files, env).config`.
 manager_config load_config(const std::vector<std::string>& files = {},
                            const env_map& env = current_environment());

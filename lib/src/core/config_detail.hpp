@@ -50,6 +50,9 @@ struct config_entry {
 /// `env`. Does not check the schema.
 config_node load_tree(const std::vector<std::string>& files, const env_map& env);
 
+/// `load_tree` for one file whose contents are `text`; `name` stands for the file.
+config_node load_text_tree(const std::string& name, const std::string& text, const env_map& env);
+
 /// Interpolates `${VAR}` / `${VAR:-default}` in `text`; errors name `where` and `path`.
 std::string interpolate(std::string_view text, const env_map& env, const std::string& where,
                         const std::string& path);

@@ -75,13 +75,31 @@ std::string join_path(const std::string& parent, std::string_view key) {
     return parent.empty() ? std::string(key) : parent + "." + std::string(key);
 }
 
+// The schema is a few levels deep and a configuration holds a few hundred values. A YAML
+// alias inside its own anchor (`a: &x {b: *x}`) is infinitely deep, and aliases of aliases grow
+// exponentially (`b: [*a, *a, ...]`, `c: [*b, *b, ...]`): both are errors, not a crash or a hang.
+constexpr int max_depth = 32;
+constexpr std::size_t max_values = 100'000;
+
+struct convert_limits {
+    int depth{0};
+    std::size_t* values;
+};
+
 config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::string& file,
-                    const std::string& path, const env_map& env) {
+                    const std::string& path, const env_map& env, convert_limits limits) {
     config_node n;
     n.source = file;
     n.line = mark.line + 1;
     n.column = mark.column + 1;
     n.path = path;
+    if (limits.depth > max_depth)
+        fail_at(n, "nested deeper than " + std::to_string(max_depth) +
+                       " levels (an alias that refers to its own anchor?)");
+    if (++*limits.values > max_values)
+        fail_at(n, "more than " + std::to_string(max_values) +
+                       " values (aliases of aliases expanding?)");
+    const convert_limits inner{limits.depth + 1, limits.values};
     switch (y.Type()) {
         case YAML::NodeType::Scalar:
             n.type = config_node::kind::scalar;
@@ -91,8 +109,8 @@ config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::stri
             n.type = config_node::kind::seq;
             for (std::size_t i = 0; i < y.size(); ++i) {
                 const YAML::Node item = y[i];
-                n.items.push_back(
-                    convert(item, item.Mark(), file, path + "[" + std::to_string(i) + "]", env));
+                n.items.push_back(convert(item, item.Mark(), file,
+                                          path + "[" + std::to_string(i) + "]", env, inner));
             }
             break;
         case YAML::NodeType::Map:
@@ -109,7 +127,7 @@ config_node convert(const YAML::Node& y, const YAML::Mark& mark, const std::stri
                 }
                 const std::string& name = key.Scalar();
                 config_node value =
-                    convert(it->second, key.Mark(), file, join_path(path, name), env);
+                    convert(it->second, key.Mark(), file, join_path(path, name), env, inner);
                 if (auto* existing = n.child(name)) {
                     *existing = std::move(value);  // YAML says keys are unique; the last one wins
                 } else {
@@ -138,12 +156,10 @@ void merge(config_node& into, config_node&& from) {
     into = std::move(from);
 }
 
-config_node read_file(const std::string& file, const env_map& env) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw config_error(file + ": cannot open config file");
+config_node read_text(const std::string& file, const std::string& text, const env_map& env) {
     YAML::Node root;
     try {
-        root = YAML::Load(in);
+        root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
         throw config_error(file + ":" + std::to_string(e.mark.line + 1) + ":" +
                            std::to_string(e.mark.column + 1) + ": malformed YAML: " + e.msg);
@@ -151,12 +167,21 @@ config_node read_file(const std::string& file, const env_map& env) {
     YAML::Mark start;
     start.line = 0;
     start.column = 0;
-    config_node n = convert(root, start, file, "", env);
+    std::size_t values = 0;
+    config_node n = convert(root, start, file, "", env, convert_limits{0, &values});
     if (n.type == config_node::kind::null) n.type = config_node::kind::map;
     if (n.type != config_node::kind::map)
         throw config_error(file +
                            ":1:1: the top level must be a map (defaults, backends, databases)");
     return n;
+}
+
+config_node read_file(const std::string& file, const env_map& env) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw config_error(file + ": cannot open config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return read_text(file, text.str(), env);
 }
 
 const std::vector<std::string_view>& top_level_keys() {
@@ -286,6 +311,12 @@ config_node load_tree(const std::vector<std::string>& files, const env_map& env)
     config_node root;
     root.type = config_node::kind::map;
     for (const auto& file : files) merge(root, read_file(file, env));
+    apply_env(root, env);
+    return root;
+}
+
+config_node load_text_tree(const std::string& name, const std::string& text, const env_map& env) {
+    config_node root = read_text(name, text, env);
     apply_env(root, env);
     return root;
 }
@@ -630,23 +661,12 @@ env_map current_environment() {
     return env;
 }
 
-loaded_config load_config_with_origins(const std::vector<std::string>& files, const env_map& env) {
+namespace {
+
+// Checks the merged tree against the schema and resolves every database and flavour.
+loaded_config resolve_config(const config_node& root, std::vector<std::string> files) {
     loaded_config out;
-    out.files = files;
-    if (out.files.empty()) {
-        if (auto it = env.find("CONNMGR_CONFIG"); it != env.end()) {
-            std::size_t start = 0;
-            const std::string& list = it->second;
-            while (start <= list.size()) {
-                auto pos = list.find(':', start);
-                auto item = list.substr(start, pos == std::string::npos ? pos : pos - start);
-                if (!item.empty()) out.files.push_back(item);
-                if (pos == std::string::npos) break;
-                start = pos + 1;
-            }
-        }
-    }
-    const config_node root = detail::load_tree(out.files, env);
+    out.files = std::move(files);
     check(root, s_root);
 
     const config_node* defaults = find(&root, "defaults");
@@ -752,6 +772,33 @@ loaded_config load_config_with_origins(const std::vector<std::string>& files, co
         }
     }
     return out;
+}
+
+}  // namespace
+
+loaded_config load_config_with_origins(const std::vector<std::string>& files, const env_map& env) {
+    loaded_config out;
+    out.files = files;
+    if (out.files.empty()) {
+        if (auto it = env.find("CONNMGR_CONFIG"); it != env.end()) {
+            std::size_t start = 0;
+            const std::string& list = it->second;
+            while (start <= list.size()) {
+                auto pos = list.find(':', start);
+                auto item = list.substr(start, pos == std::string::npos ? pos : pos - start);
+                if (!item.empty()) out.files.push_back(item);
+                if (pos == std::string::npos) break;
+                start = pos + 1;
+            }
+        }
+    }
+    config_node root = detail::load_tree(out.files, env);
+    return resolve_config(root, std::move(out.files));
+}
+
+loaded_config load_config_from_string(const std::string& yaml, const std::string& name,
+                                      const env_map& env) {
+    return resolve_config(detail::load_text_tree(name, yaml, env), {name});
 }
 
 manager_config load_config(const std::vector<std::string>& files, const env_map& env) {

@@ -45,17 +45,17 @@ std::string pct_value(std::string_view s) {
     return boost::urls::encode(s, chars);
 }
 
-// A PostgreSQL host: a name, an address (IPv6 in brackets) or a socket directory.
+// A PostgreSQL host: a name, an address (IPv6 in brackets) or a socket directory. A socket
+// directory's slashes are percent-encoded (libpq's own spelling), so the key and the redacted
+// form parse back to the same host instead of a path.
 std::string pg_host(const std::string& host) {
     if (host.find(':') != std::string::npos) return "[" + host + "]";
-    static constexpr boost::urls::grammar::lut_chars chars =
-        boost::urls::unreserved_chars + boost::urls::grammar::lut_chars("/");
-    return boost::urls::encode(host, chars);
+    return pct(host);
 }
 
-[[noreturn]] void fail(const std::string& what) {
-    throw config_error("invalid URL: " + what, errc::invalid_url);
-}
+// Every message is scrubbed of `secret`: parts of a malformed URL are quoted back, and with an
+// unescaped '?', '#' or '/' in the password the quoted part can be the password.
+[[noreturn]] void fail(std::string_view secret, const std::string& what);
 
 // Never echo a password: error texts from libraries may quote parts of the URL.
 std::string scrub(std::string message, std::string_view secret) {
@@ -65,6 +65,10 @@ std::string scrub(std::string message, std::string_view secret) {
         message.replace(pos, secret.size(), "***");
     }
     return message;
+}
+
+[[noreturn]] void fail(std::string_view secret, const std::string& what) {
+    throw config_error("invalid URL: " + scrub(what, secret), errc::invalid_url);
 }
 
 // The raw password of `scheme://user:password@host...`, only to scrub it from error messages.
@@ -125,9 +129,10 @@ std::string assemble(std::string_view scheme, const std::string& user, const std
 }  // namespace
 
 db_url db_url::parse(std::string_view text) {
+    const std::string_view raw_secret = raw_password(text);
     const auto colon = text.find("://");
     if (colon == std::string_view::npos)
-        fail("expected scheme://..., e.g. postgresql:// or redis://");
+        fail(raw_secret, "expected scheme://..., e.g. postgresql:// or redis://");
     const std::string scheme = lower(text.substr(0, colon));
     db_url u;
 
@@ -143,7 +148,7 @@ db_url db_url::parse(std::string_view text) {
             if (err) PQfreemem(err);
             while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back())))
                 message.pop_back();
-            fail(scrub(std::move(message), raw_password(text)));
+            fail(raw_secret, message);
         }
         std::map<std::string, std::string> params;
         for (auto* o = opts.get(); o->keyword; ++o) {
@@ -165,8 +170,8 @@ db_url db_url::parse(std::string_view text) {
         auto hosts = split(take("host"), ',');
         auto ports = split(take("port"), ',');
         if (ports.size() != 1 && ports.size() != hosts.size())
-            fail("PostgreSQL: " + std::to_string(ports.size()) + " ports for " +
-                 std::to_string(hosts.size()) + " hosts");
+            fail(raw_secret, "PostgreSQL: " + std::to_string(ports.size()) + " ports for " +
+                                 std::to_string(hosts.size()) + " hosts");
         std::vector<std::string> endpoints;
         for (std::size_t i = 0; i < hosts.size(); ++i) {
             std::string host = hosts[i];
@@ -178,7 +183,7 @@ db_url db_url::parse(std::string_view text) {
             auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
             if (ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
                 value > 65535)
-                fail("PostgreSQL: invalid port '" + port + "'");
+                fail(raw_secret, "PostgreSQL: invalid port '" + port + "'");
             endpoints.push_back(pg_host(host) + ":" + port);
         }
         const std::string hostlist = join(endpoints, ',');
@@ -193,13 +198,12 @@ db_url db_url::parse(std::string_view text) {
     }
 
     if (scheme != "redis" && scheme != "rediss" && scheme != "unix" && scheme != "falkordb")
-        fail("unsupported scheme '" + scheme +
-             "' (supported: postgresql, postgres, redis, rediss, unix, falkordb)");
+        fail(raw_secret, "unsupported scheme '" + scheme +
+                             "' (supported: postgresql, postgres, redis, rediss, unix, falkordb)");
 
     u.kind_ = scheme == "falkordb" ? backend::falkordb : backend::redis;
-    const std::string_view secret_raw = raw_password(text);
     auto parsed = boost::urls::parse_uri(boost::urls::string_view(text.data(), text.size()));
-    if (!parsed) fail(scrub(scheme + ": " + parsed.error().message(), secret_raw));
+    if (!parsed) fail(raw_secret, scheme + ": " + parsed.error().message());
     const boost::urls::url_view& v = *parsed;
 
     redis_endpoint& r = u.redis_;
@@ -211,8 +215,10 @@ db_url db_url::parse(std::string_view text) {
     std::string hostpart;
     std::string path = v.path();
     if (scheme == "unix") {
-        if (path.empty() || path == "/") fail("unix: missing socket path (unix:///path/to/sock)");
-        if (!v.encoded_host().empty()) fail("unix: expected unix:///path/to/sock, not a host");
+        if (path.find_first_not_of('/') == std::string::npos)
+            fail(raw_secret, "unix: missing socket path (unix:///path/to/sock)");
+        if (!v.encoded_host().empty())
+            fail(raw_secret, "unix: expected unix:///path/to/sock, not a host");
         r.socket_path = path;
         r.port = 0;
     } else {
@@ -223,14 +229,14 @@ db_url db_url::parse(std::string_view text) {
             r.host = lower(std::string(v.host()));
             hostpart = pct(r.host);
         }
-        if (r.host.empty()) fail(scheme + ": missing host");
+        if (r.host.empty()) fail(raw_secret, scheme + ": missing host");
         if (v.has_port() && !v.port().empty()) {
             auto port = std::string(v.port());
             unsigned value = 0;
             auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
             if (ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
                 value > 65535)
-                fail(scheme + ": invalid port '" + port + "'");
+                fail(raw_secret, scheme + ": invalid port '" + port + "'");
             r.port = static_cast<std::uint16_t>(value);
         }
         hostpart += ":" + std::to_string(r.port);
@@ -239,7 +245,7 @@ db_url db_url::parse(std::string_view text) {
             int db = 0;
             auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), db);
             if (ec != std::errc{} || end != digits.data() + digits.size() || db < 0)
-                fail(scheme + ": the path must be a database number, e.g. /0");
+                fail(raw_secret, scheme + ": the path must be a database number, e.g. /0");
             r.db = db;
         }
     }
@@ -251,7 +257,7 @@ db_url db_url::parse(std::string_view text) {
             int db = 0;
             auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), db);
             if (ec != std::errc{} || end != value.data() + value.size() || db < 0)
-                fail(scheme + ": db must be a database number");
+                fail(raw_secret, scheme + ": db must be a database number");
             r.db = db;
         } else if (key == "ssl_ca_certs") {
             r.tls_ca_file = value;
@@ -263,12 +269,12 @@ db_url db_url::parse(std::string_view text) {
             } else if (reqs == "required") {
                 r.tls_verify = true;
             } else {
-                fail(scheme + ": ssl_cert_reqs must be none or required");
+                fail(raw_secret, scheme + ": ssl_cert_reqs must be none or required");
             }
             query[key] = reqs;
         } else {
-            fail(scheme + ": unknown query parameter '" + key +
-                 "' (known: db, ssl_ca_certs, ssl_cert_reqs)");
+            fail(raw_secret, scheme + ": unknown query parameter '" + key +
+                                 "' (known: db, ssl_ca_certs, ssl_cert_reqs)");
         }
     }
     const std::string stars = "***";
