@@ -348,13 +348,13 @@ private:
         for (const auto& j : jobs) {
             const auto deadline = std::chrono::steady_clock::now() + params_.pool.connect_timeout;
             driver_.async_connect(
-                ex_, deadline, [self = this->shared_from_this(), j](connect_outcome<connection> o) {
-                    self->on_connect(j, std::move(o));
-                });
+                ex_, deadline,
+                [self = this->shared_from_this(), j, started = Clock::now()](
+                    connect_outcome<connection> o) { self->on_connect(j, std::move(o), started); });
         }
     }
 
-    void on_connect(job j, connect_outcome<connection> o) {
+    void on_connect(job j, connect_outcome<connection> o, typename Clock::time_point started) {
         std::vector<std::shared_ptr<async_waiter>> failed;
         std::shared_ptr<async_waiter> to;
         std::vector<job> jobs;
@@ -364,6 +364,7 @@ private:
             std::lock_guard lock(mutex_);
             const auto now = Clock::now();
             if (o.connection && !o.error) {
+                core_.record_create_time(now - started);
                 s = new slot_type;
                 s->conn = std::move(o.connection);
                 auto p = core_.on_connected(s, now, generation_);

@@ -292,10 +292,12 @@ private:
                 lock.unlock();
                 const auto deadline =
                     std::chrono::steady_clock::now() + params_.pool.connect_timeout;
+                const auto connect_started = Clock::now();
                 auto outcome = driver_.connect(deadline);
                 lock.lock();
                 now = Clock::now();
                 if (outcome.connection && !outcome.error) {
+                    core_.record_create_time(now - connect_started);
                     auto* s = new slot_type;
                     s->conn = std::move(outcome.connection);
                     auto p = core_.on_connected(s, now, generation_);
