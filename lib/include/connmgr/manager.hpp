@@ -135,6 +135,10 @@ public:
     /// Stops the endpoint, if one is served, and closes its connections.
     void stop_telemetry() noexcept;
 
+    /// The address the endpoint is bound to ("127.0.0.1:40123"), or "" when none is served
+    /// (for `runtime.telemetry.listen` with port 0).
+    std::string telemetry_address() const;
+
     /// Probes databases concurrently, each bounded by its connect_timeout, without using
     /// pool capacity.
     connmgr::health health(health_scope scope = health_scope::opened);

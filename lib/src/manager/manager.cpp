@@ -407,6 +407,8 @@ std::string manager::serve_telemetry(std::string_view address, health_scope heal
 
 void manager::stop_telemetry() noexcept { impl_->stop_telemetry(); }
 
+std::string manager::telemetry_address() const { return impl_->telemetry_address(); }
+
 connmgr::health manager::health(health_scope scope) { return impl_->health(scope, {}); }
 
 connmgr::health manager::health(const std::vector<std::string>& names) {

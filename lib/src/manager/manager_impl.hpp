@@ -96,6 +96,7 @@ public:
     // The telemetry endpoint (telemetry.cpp).
     std::string serve_telemetry(std::string_view address, health_scope scope);
     void stop_telemetry() noexcept;
+    std::string telemetry_address() const;
     /// health() without blocking: async probes on the I/O executor; `done` runs there.
     void async_health(health_scope scope, std::function<void(connmgr::health)> done);
 

@@ -87,6 +87,11 @@ void manager_impl::stop_telemetry() noexcept {
     if (server) server->stop();
 }
 
+std::string manager_impl::telemetry_address() const {
+    std::lock_guard lock(mutex_);
+    return telemetry_ ? to_string(telemetry_->local_endpoint()) : std::string{};
+}
+
 void manager_impl::async_health(health_scope scope, std::function<void(connmgr::health)> done) {
     std::vector<database_config> targets;
     asio::any_io_executor executor;
