@@ -140,8 +140,9 @@ TEST(ManagerOpen, StatsRenderWithoutPasswordsAndPassPromtool) {
         prom.find("connmgr_database_up{database=\"" + prefix + "_pg\",backend=\"postgres\"} 1"),
         std::string::npos)
         << prom;
-    if (const auto problems = connmgr::test::promtool_problems(prom))
+    if (const auto problems = connmgr::test::promtool_problems(prom)) {
         EXPECT_EQ(*problems, "") << prom;
+    }
     const auto doc = boost::json::parse(json);
     for (const auto& p : doc.at("pools").as_array())
         for (const char* field : connmgr::test::pool_stats_fields)

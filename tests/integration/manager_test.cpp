@@ -415,8 +415,9 @@ TEST(ManagerRender, PrometheusPassesPromtoolAndJsonHasEveryField) {
           "connmgr_database_up{", "connmgr_circuit_open{"})
         EXPECT_NE(prom.find(metric), std::string::npos) << metric;
 
-    if (const auto problems = connmgr::test::promtool_problems(prom))
+    if (const auto problems = connmgr::test::promtool_problems(prom)) {
         EXPECT_EQ(*problems, "") << prom;
+    }
 
     const auto doc = boost::json::parse(json);
     const auto& pools = doc.at("pools").as_array();
