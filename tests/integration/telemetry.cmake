@@ -7,7 +7,7 @@ connmgr_test(telemetry_integration_tests LABEL integration
 if(TARGET connmgr_cli)
   connmgr_test(telemetry_cli_tests LABEL integration
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/telemetry_cli_test.cpp
-    LIBS connmgr::connmgr PkgConfig::PQXX Boost::json FILTER "TelemetryStatsWatch.*")
+    LIBS connmgr::connmgr PkgConfig::PQXX Boost::json FILTER "TelemetryStatsWatch.*:TelemetryServe.*")
   connmgr_test_label(telemetry_cli_tests LABEL unit FILTER "TelemetryConfigs.*")
   connmgr_test_label(telemetry_cli_tests LABEL load LOCK connmgr_bench
     FILTER "TelemetryPrometheus.*")

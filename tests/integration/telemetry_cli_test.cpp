@@ -60,12 +60,14 @@ public:
     background(const background&) = delete;
     background& operator=(const background&) = delete;
 
-    void stop() {
-        if (pid_ <= 0) return;
+    /// SIGTERM, then its exit code (-1 when a signal ended it or it was stopped before).
+    int stop() {
+        if (pid_ <= 0) return -1;
         ::kill(pid_, SIGTERM);
         int status = 0;
         ::waitpid(pid_, &status, 0);
         pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
 
 private:
@@ -226,6 +228,35 @@ TEST(TelemetryPrometheus, ScrapesBenchServeUnderLoad) {
     // The alert rules loaded into this Prometheus too.
     const auto rules = http_get(prometheus, "/api/v1/rules");
     EXPECT_NE(rules.body.find("ConnmgrPoolUtilizationHigh"), std::string::npos) << rules.body;
+}
+
+TEST(TelemetryServe, ServesEveryConfiguredDatabaseAndExitsZeroOnSigterm) {
+    const auto redis_url = env("CONNMGR_TEST_REDIS_URL");
+    if (!redis_url) GTEST_SKIP() << "servers not configured";
+    temp_dir dir;
+    const std::string db = connmgr::test::unique_name("serve");
+    const fs::path config = dir.path / "connmgr.yaml";
+    std::ofstream(config) << "databases:\n  " + db + ": {url: '${CONNMGR_TEST_REDIS_URL}'}\n";
+    const fs::path log = dir.path / "serve.err";
+    background serve(connmgr_binary() + " --config " + config.string() +
+                     " serve --listen 127.0.0.1:0 2>" + log.string());
+    std::string address;
+    eventually([&] {
+        std::smatch m;
+        const std::string text = slurp(log);
+        static const std::regex listening("listening on http://([0-9.]+:[0-9]+)");
+        if (std::regex_search(text, m, listening)) address = m[1];
+        return !address.empty();
+    });
+    ASSERT_FALSE(address.empty()) << slurp(log);
+    // /health probes every configured database, opened or not.
+    const auto health = http_get(address, "/health");
+    EXPECT_EQ(health.status, 200) << health.body << health.error;
+    EXPECT_NE(health.body.find("\"" + db + "\""), std::string::npos) << health.body;
+    EXPECT_EQ(http_get(address, "/metrics").status, 200);
+    EXPECT_EQ(http_get(address, "/nope").status, 404);
+    EXPECT_EQ(serve.stop(), 0) << slurp(log);
+    EXPECT_NE(slurp(log).find("connmgr serve: closed"), std::string::npos) << slurp(log);
 }
 
 int count_of(const std::string& text, const std::string& part) {

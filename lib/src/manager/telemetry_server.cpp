@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -148,7 +149,11 @@ private:
                 co_await self->acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec) {
                 if (self->stopped_ || ec == asio::error::operation_aborted) co_return;
-                continue;  // EMFILE, a reset before accept: keep serving the others
+                // Out of descriptors (EMFILE) or a reset before accept: the connections
+                // already open keep being served; pause so a persistent error does not spin.
+                asio::steady_timer pause(self->strand_, std::chrono::milliseconds(100));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                continue;
             }
             if (!self->make_room()) {
                 boost::system::error_code ignored;
