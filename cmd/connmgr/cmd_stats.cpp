@@ -162,19 +162,28 @@ int run_stats(const global_options&, const std::vector<std::string>& args) {
     }
     // Watching: on a terminal each frame replaces the last one in place (cursor up over the
     // previous frame, clear to the end); piped, one table per interval follows the other.
-    const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+    // With --json, one document per interval (JSON lines), nothing else.
+    const bool terminal = !json && ::isatty(STDOUT_FILENO) == 1;
     std::size_t previous_lines = 0;
     for (;;) {
         std::string frame;
+        std::string problem;
         try {
             const auto body = fetch(host, port, "/stats");
             frame = json ? body + (body.empty() || body.back() != '\n' ? "\n" : "")
                          : render_table(boost::json::parse(body), terminal);
         } catch (const boost::system::system_error& e) {
-            frame = "cannot read " + url + "/stats: " + e.code().message() + "\n";
+            problem = "cannot read " + url + "/stats: " + e.code().message() + "\n";
         } catch (const std::exception& e) {
-            frame = "cannot read " + url + "/stats: " + e.what() + "\n";
+            problem = "cannot read " + url + "/stats: " + e.what() + "\n";
         }
+        if (json) {  // errors stay off stdout, which carries only documents
+            if (!problem.empty()) std::cerr << "connmgr stats: " << problem;
+            std::cout << frame << std::flush;
+            std::this_thread::sleep_for(*watch);
+            continue;
+        }
+        frame += problem;
         const std::time_t now = std::time(nullptr);
         char stamp[32];
         std::strftime(stamp, sizeof stamp, "%H:%M:%S", std::localtime(&now));
