@@ -84,7 +84,8 @@ public:
     void stop() noexcept {
         if (stop_requested_.exchange(true)) return;
         try {
-            auto io = strand_.get_inner_executor().target<asio::io_context::executor_type>();
+            const asio::any_io_executor inner = strand_.get_inner_executor();  // a copy
+            const auto* io = inner.target<asio::io_context::executor_type>();
             if (io && io->running_in_this_thread()) {
                 // A handler of the I/O thread itself: a posted close would wait for us.
                 asio::post(strand_, [self = shared_from_this()] { self->close_everything(); });
