@@ -1,9 +1,11 @@
 // connmgr bench NAME [--clients N] [--requests N | --duration 10s] [--flavour sync|async]
-//                    [--command "SELECT 1"] [--pipeline N] [--graph G] [--no-warmup] [--json]
+//                    [--command "SELECT 1"] [--pipeline N] [--graph G] [--no-warmup]
+//                    [--serve ADDR] [--json]
 //
 // Load through the pools of one database: sync clients are threads, async clients are
 // coroutines on the manager's executor. Reports throughput, latency percentiles, errors by
-// name and the pool's peaks and waits (DESIGN §8).
+// name and the pool's peaks and waits (DESIGN §8). --serve exposes the run's own pools on the
+// manager's telemetry endpoint (/metrics, /health, /stats) while it lasts.
 #include "bench_progress.hpp"
 #include "bench_report.hpp"
 #include "bench_requests.hpp"
@@ -31,7 +33,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view synopsis =
     "NAME [--clients N] [--requests N | --duration 10s] [--flavour sync|async] "
-    "[--command \"SELECT 1\"] [--pipeline N] [--graph G] [--no-warmup] [--json]";
+    "[--command \"SELECT 1\"] [--pipeline N] [--graph G] [--no-warmup] [--serve ADDR] [--json]";
 
 struct bench_args {
     std::string database;
@@ -44,6 +46,7 @@ struct bench_args {
     std::size_t pipeline{1};
     bool warmup{true};
     bool json{false};
+    std::optional<std::string> serve;  // telemetry listen address
 };
 
 std::uint64_t parse_count(std::string_view option, const std::string& text, std::uint64_t min) {
@@ -116,6 +119,13 @@ bench_args parse(const std::vector<std::string>& args) {
         } else if (arg == "--graph") {
             out.graph = value();
             if (out.graph->empty()) throw usage_error("--graph must not be empty");
+        } else if (arg == "--serve") {
+            out.serve = value();
+            try {
+                parse_listen_address(*out.serve);
+            } catch (const config_error& e) {
+                throw usage_error(std::string("--serve: ") + e.what());
+            }
         } else if (arg == "--pipeline") {
             out.pipeline = static_cast<std::size_t>(parse_count(arg, value(), 1));
         } else if (arg == "--no-warmup" && !inline_value) {
@@ -211,6 +221,11 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
 
     manager& m = manager::instance();
     m.configure(loaded.config);
+    if (args.serve) {
+        const std::string bound = m.serve_telemetry(*args.serve);
+        std::cerr << "connmgr bench: serving http://" << bound << " (/metrics /health /stats)"
+                  << std::endl;
+    }
 
     bench::bench_report report;
     report.database = args.database;

@@ -84,6 +84,7 @@ public:
                  leaf(json::value(db.close_when_unreferenced), base + ".close_when_unreferenced")},
             };
         }
+        const runtime_options& r = loaded.config.runtime;
         const default_options& d = loaded.defaults;
         json::array files;
         for (const auto& f : loaded.files) files.emplace_back(f);
@@ -96,6 +97,10 @@ public:
                  {"retry", retry(d.retry, "defaults.retry")},
                  {"circuit_breaker", breaker(d.circuit_breaker, "defaults.circuit_breaker")},
                  {"drain_timeout", duration(d.drain_timeout, "defaults.drain_timeout")}}},
+            {"runtime", json::object{{"io_threads", size(r.io_threads, "runtime.io_threads")},
+                                     {"telemetry",
+                                      json::object{{"listen", leaf(json::value(r.telemetry.listen),
+                                                                   "runtime.telemetry.listen")}}}}},
         };
     }
 

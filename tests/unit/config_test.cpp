@@ -368,6 +368,63 @@ TEST(ConfigErrors, PgbouncerOnRedisRejected) {
     EXPECT_CONTAINS(error_of([&] { load_config({f}, {}); }), "databases.m.pgbouncer");
 }
 
+TEST(ConfigRuntime, BuiltInDefaults) {
+    temp_dir dir;
+    const auto l = load_config_with_origins({dir.write("c.yaml", pg_db)}, {});
+    EXPECT_EQ(l.config.runtime, runtime_options{});
+    EXPECT_EQ(l.config.runtime.io_threads, 0u);
+    EXPECT_EQ(l.config.runtime.telemetry.listen, "");
+    EXPECT_EQ(l.origins.at("runtime.io_threads"), "default");
+    EXPECT_EQ(l.origins.at("runtime.telemetry.listen"), "default");
+}
+
+TEST(ConfigRuntime, FileAndEnvironmentSetIt) {
+    temp_dir dir;
+    const auto f =
+        dir.write("c.yaml", "runtime:\n  io_threads: 3\n  telemetry: {listen: '127.0.0.1:0'}\n");
+    const auto l = load_config_with_origins({f}, {});
+    EXPECT_EQ(l.config.runtime.io_threads, 3u);
+    EXPECT_EQ(l.config.runtime.telemetry.listen, "127.0.0.1:0");
+    EXPECT_EQ(l.origins.at("runtime.io_threads"), f + ":2");
+    const auto e = load_config_with_origins(
+        {f}, {{"CONNMGR_RUNTIME__IO_THREADS", "4"}, {"CONNMGR_RUNTIME__TELEMETRY__LISTEN", ""}});
+    EXPECT_EQ(e.config.runtime.io_threads, 4u);
+    EXPECT_EQ(e.config.runtime.telemetry.listen, "");
+    EXPECT_EQ(e.origins.at("runtime.io_threads"), "env:CONNMGR_RUNTIME__IO_THREADS");
+    const auto v6 = load_config({}, {{"CONNMGR_RUNTIME__TELEMETRY__LISTEN", "[::1]:9187"}});
+    EXPECT_EQ(v6.runtime.telemetry.listen, "[::1]:9187");
+}
+
+TEST(ConfigRuntime, ErrorsNameFileLineAndKey) {
+    temp_dir dir;
+    const auto bad_threads = dir.write("t.yaml", "runtime:\n  io_threads: -1\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({bad_threads}, {}); }),
+                    bad_threads + ":2:3: runtime.io_threads: must not be negative");
+    const auto bad_listen = dir.write("l.yaml", "runtime:\n  telemetry:\n    listen: nowhere\n");
+    const auto m = error_of([&] { load_config({bad_listen}, {}); });
+    EXPECT_CONTAINS(m, bad_listen + ":3:5: runtime.telemetry.listen: invalid listen address");
+    EXPECT_CONTAINS(m, "no port");
+    const auto bad_port = dir.write("p.yaml", "runtime: {telemetry: {listen: '1.2.3.4:99999'}}\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({bad_port}, {}); }), "from 0 to 65535");
+    const auto bad_host = dir.write("h.yaml", "runtime: {telemetry: {listen: 'example.com:1'}}\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({bad_host}, {}); }), "IP address or localhost");
+    const auto typo = dir.write("k.yaml", "runtime:\n  io_thread: 2\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({typo}, {}); }),
+                    "runtime.io_thread: unknown key 'io_thread' (did you mean 'io_threads'?)");
+    EXPECT_CONTAINS(error_of([&] {
+                        load_config({}, {{"CONNMGR_RUNTIME__IO_THREADS", "x"}});
+                    }),
+                    "env:CONNMGR_RUNTIME__IO_THREADS: runtime.io_threads: expected a non-negative");
+}
+
+TEST(ConfigRuntime, ListenAddressParts) {
+    EXPECT_EQ(parse_listen_address("127.0.0.1:9187").port, 9187);
+    EXPECT_EQ(parse_listen_address("[::1]:0").host, "::1");
+    EXPECT_EQ(parse_listen_address("localhost:5").host, "localhost");
+    EXPECT_CONTAINS(error_of([] { parse_listen_address("::1:80"); }), "needs brackets");
+    EXPECT_CONTAINS(error_of([] { parse_listen_address(":80"); }), "no host");
+}
+
 TEST(ConfigFiles, ShippedConfigsLoad) {
     const std::string src = CONNMGR_SOURCE_PATH;
     const auto reference = load_config_with_origins({src + "/configs/connmgr.yaml"}, {});
@@ -375,6 +432,11 @@ TEST(ConfigFiles, ShippedConfigsLoad) {
     EXPECT_EQ(reference.defaults.pool, pool_options{});
     EXPECT_EQ(reference.defaults.retry, retry_options{});
     EXPECT_EQ(reference.defaults.circuit_breaker, breaker_options{});
+    EXPECT_EQ(reference.config.runtime, runtime_options{});
+    // The reference file spells the runtime section out (with its built-in values).
+    EXPECT_EQ(
+        reference.origins.at("runtime.telemetry.listen").rfind(src + "/configs/connmgr.yaml:", 0),
+        0u);
     const auto local = load_config({src + "/configs/connmgr.yaml", src + "/configs/local.yaml"},
                                    {{"CONNMGR_REDIS_PORT", "7777"}});
     EXPECT_EQ(local.databases.at("knowledge").url.redis().db, 1);

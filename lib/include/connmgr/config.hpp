@@ -79,14 +79,39 @@ struct database_config {
     backend kind() const noexcept { return url.kind(); }
 };
 
+/// The manager's HTTP telemetry endpoint (DESIGN §7).
+struct telemetry_options {
+    /// "127.0.0.1:9187" (an IP literal, `[::1]:9187`, or `localhost`) serves /metrics /health
+    /// /stats there; port 0 = any free port; "" = off.
+    std::string listen;
+    friend bool operator==(const telemetry_options&, const telemetry_options&) = default;
+};
+
+/// The manager itself, not per database (`runtime:`).
+struct runtime_options {
+    std::size_t io_threads{0};  ///< threads for async I/O, timers and probes; 0 = one per core
+    telemetry_options telemetry{};
+    friend bool operator==(const runtime_options&, const runtime_options&) = default;
+};
+
 /// The whole configuration of a manager.
 struct manager_config {
     std::map<std::string, database_config, std::less<>> databases;
     milliseconds drain_timeout{30'000};  ///< defaults.drain_timeout: close_all's overall wait
+    runtime_options runtime{};
 };
 
 /// Throws config_error naming `path` ("databases.app.pool.min_idle (8) > max_size (4)").
 void validate(const pool_options& options, std::string_view path);
+
+/// A listen address ("127.0.0.1:9187", "[::1]:0", "localhost:9187") split into host and port.
+struct listen_address {
+    std::string host;  ///< an IP literal (brackets removed) or "localhost"
+    unsigned short port{0};
+};
+
+/// Parses `runtime.telemetry.listen`; throws config_error naming the text and what is wrong.
+listen_address parse_listen_address(std::string_view text);
 
 /// "250ms", "30s", "5m", "1h" (chosen as the largest exact unit); used for display and JSON.
 std::string format_duration(milliseconds d);

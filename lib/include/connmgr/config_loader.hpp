@@ -4,7 +4,7 @@
 /// Files are deep-merged in order (maps key by key; scalars and lists replace), then
 /// `CONNMGR_<PATH>` environment variables override single keys of the merged tree (path
 /// segments joined by `__`, case-insensitive). Only variables whose first segment is
-/// `DEFAULTS`, `BACKENDS` or `DATABASES` are overrides; others (`CONNMGR_CONFIG`,
+/// `DEFAULTS`, `BACKENDS`, `DATABASES` or `RUNTIME` are overrides; others (`CONNMGR_CONFIG`,
 /// `CONNMGR_TEST_PG_URL`, ...) are left alone, so they can be used by `${VAR}` interpolation.
 /// Then, per database and flavour, every value is taken from the highest layer that sets it:
 /// built-in defaults < `defaults:` < `backends.<kind>:` < `databases.<name>:` <
@@ -35,7 +35,8 @@ env_map current_environment();
 /// `databases.<name>.url`, `databases.<name>.pool.sync.max_size`,
 /// `databases.<name>.pool.async.keepalive.count`, `databases.<name>.retry.base_delay`,
 /// `databases.<name>.circuit_breaker.open_for`, `databases.<name>.drain_timeout`,
-/// `databases.<name>.close_when_unreferenced`, `databases.<name>.pgbouncer`.
+/// `databases.<name>.close_when_unreferenced`, `databases.<name>.pgbouncer`,
+/// `runtime.io_threads`, `runtime.telemetry.listen`.
 /// Values: `"file.yaml:12"` (the file as named by the caller, and the line), `"env:CONNMGR_..."`
 /// or `"default"` (built in).
 using config_origins = std::map<std::string, std::string, std::less<>>;

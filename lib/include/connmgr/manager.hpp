@@ -83,7 +83,9 @@ public:
     static manager& instance();
 
     /// Replaces the configuration. Pools already open keep their options until close_all();
-    /// databases that are no longer configured can no longer be reached by name.
+    /// databases that are no longer configured can no longer be reached by name. A
+    /// `runtime.telemetry.listen` address not served yet starts serve_telemetry() there
+    /// (throws connmgr::error when it cannot bind).
     void configure(manager_config config);
 
     /// The configuration last given to configure().
@@ -114,6 +116,28 @@ public:
     /// Every open pool and every configured database. Logs one warning each time a pool's
     /// utilization crosses above 80% (noticed here or by the background check, once).
     manager_stats stats();
+
+    /// Serves this manager's pools over HTTP/1.1 on its I/O thread (DESIGN §7): GET /metrics
+    /// (to_prometheus(stats())), GET /health (200 or 503, to_json of a health check of the
+    /// databases `health` names, probed without blocking), GET /stats (to_json(stats()), with
+    /// the leases out now). Any other path is 404, any other method 405, a header over 8 KiB
+    /// 431. A connection lives at most 10 s; at most 64 are open, and beyond that a new one
+    /// evicts the oldest still waiting for its request (else it is closed at once), so slow or
+    /// stalled clients cannot block the pools or other scrapes.
+    ///
+    /// `address` is "HOST:PORT" (an IP literal, "[::1]:PORT" or "localhost"); port 0 binds any
+    /// free port. Returns the address bound ("127.0.0.1:40123") and logs it. Replaces an
+    /// endpoint served before. Stops on close_all(), stop_telemetry() and with the manager.
+    /// Throws config_error for a malformed address, connmgr::error when it cannot bind.
+    std::string serve_telemetry(std::string_view address,
+                                health_scope health = health_scope::opened);
+
+    /// Stops the endpoint, if one is served, and closes its connections.
+    void stop_telemetry() noexcept;
+
+    /// The address the endpoint is bound to ("127.0.0.1:40123"), or "" when none is served
+    /// (for `runtime.telemetry.listen` with port 0).
+    std::string telemetry_address() const;
 
     /// Probes databases concurrently, each bounded by its connect_timeout, without using
     /// pool capacity.

@@ -29,7 +29,8 @@ struct manager_stats {
     std::vector<database_status> databases;  ///< every configured database, sorted by name
 };
 
-/// {"pools": [{every field of pool_stats, "breaker": "closed", ...}], "databases": [...]}.
+/// {"pools": [{every field of pool_stats, "breaker": "closed", ...}], "databases": {...},
+/// "leases": [{"holder", "flavour", "database", "backend", "age_seconds"}, ...] (oldest first)}.
 std::string to_json(const manager_stats& s);
 
 /// Prometheus text exposition (version 0.0.4) with the metric names of DESIGN §7; passes

@@ -22,6 +22,21 @@ enum class flavour { sync, async };
 /// "sync", "async".
 const char* to_string(flavour f) noexcept;
 
+/// A cumulative histogram of durations in seconds (Prometheus buckets).
+struct histogram_stats {
+    std::vector<double> bounds;             ///< upper bounds (`le`), seconds, ascending
+    std::vector<std::uint64_t> cumulative;  ///< observations <= bounds[i]
+    std::uint64_t count{0};                 ///< every observation (the `+Inf` bucket)
+    double sum{0};                          ///< seconds
+    double max{0};                          ///< seconds
+};
+
+/// One lease out now (the leak view of `/stats`).
+struct lease_stats {
+    std::string holder;  ///< store name of the borrower ("" when it gave none)
+    double age_seconds{0};
+};
+
 struct pool_stats {
     std::vector<std::string> databases;  ///< names that resolve to this pool's URL
     std::string url;                     ///< redacted
@@ -43,6 +58,10 @@ struct pool_stats {
     /// Cumulative acquire wait histogram: count of waits <= wait_buckets_le[i] seconds.
     std::vector<double> wait_buckets_le;
     std::vector<std::uint64_t> wait_buckets;
+    std::size_t min_idle{0};              ///< pool option: connections kept open while idle
+    histogram_stats create_time;          ///< how long each successful connect took
+    histogram_stats use_time;             ///< how long each returned lease was held
+    std::vector<lease_stats> leases;      ///< the leases out now, oldest first
     double utilization{0};                ///< in_use / max_size
     std::vector<std::string> references;  ///< store names holding this database
     breaker_state breaker{breaker_state::closed};

@@ -3,6 +3,8 @@
 #include <connmgr/config_loader.hpp>
 #include <connmgr/error.hpp>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <charconv>
 #include <cmath>
 
@@ -41,6 +43,32 @@ void validate(const pool_options& options, std::string_view path) {
         if (!where.empty()) where += ".";
         throw config_error(where + problem->field + ": " + problem->message);
     }
+}
+
+listen_address parse_listen_address(std::string_view text) {
+    auto bad = [&](const std::string& why) -> listen_address {
+        throw config_error("invalid listen address '" + std::string(text) + "': " + why +
+                           " (expected HOST:PORT such as 127.0.0.1:9187, [::1]:9187 or "
+                           "localhost:0)");
+    };
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("no port");
+    std::string_view host = text.substr(0, colon);
+    const std::string_view port = text.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    else if (host.find(':') != std::string_view::npos)
+        return bad("an IPv6 address needs brackets");
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value > 65535)
+        return bad("the port must be a number from 0 to 65535");
+    if (host.empty()) return bad("no host");
+    boost::system::error_code address_error;
+    boost::asio::ip::make_address(std::string(host), address_error);
+    if (address_error && host != "localhost")
+        return bad("the host must be an IP address or localhost");
+    return {std::string(host), static_cast<unsigned short>(value)};
 }
 
 std::string format_duration(milliseconds d) {

@@ -172,7 +172,8 @@ config_node read_text(const std::string& file, const std::string& text, const en
     if (n.type == config_node::kind::null) n.type = config_node::kind::map;
     if (n.type != config_node::kind::map)
         throw config_error(file +
-                           ":1:1: the top level must be a map (defaults, backends, databases)");
+                           ":1:1: the top level must be a map (defaults, backends, databases, "
+                           "runtime)");
     return n;
 }
 
@@ -185,7 +186,7 @@ config_node read_file(const std::string& file, const env_map& env) {
 }
 
 const std::vector<std::string_view>& top_level_keys() {
-    static const std::vector<std::string_view> keys{"defaults", "backends", "databases"};
+    static const std::vector<std::string_view> keys{"defaults", "backends", "databases", "runtime"};
     return keys;
 }
 
@@ -331,7 +332,7 @@ namespace {
 using detail::config_node;
 using detail::fail_at;
 
-enum class leaf { none, size, count, duration, boolean, url };
+enum class leaf { none, size, count, duration, boolean, url, listen };
 
 struct schema {
     leaf type{leaf::none};  // none = a map
@@ -344,6 +345,7 @@ const schema s_count{leaf::count, {}, nullptr};
 const schema s_duration{leaf::duration, {}, nullptr};
 const schema s_bool{leaf::boolean, {}, nullptr};
 const schema s_url{leaf::url, {}, nullptr};
+const schema s_listen{leaf::listen, {}, nullptr};
 
 const schema s_keepalive{
     leaf::none, {{"idle", &s_duration}, {"interval", &s_duration}, {"count", &s_count}}, nullptr};
@@ -400,10 +402,14 @@ const schema s_database{leaf::none,
                          {"drain_timeout", &s_duration}},
                         nullptr};
 const schema s_databases{leaf::none, {}, &s_database};
-const schema s_root{
-    leaf::none,
-    {{"defaults", &s_section}, {"backends", &s_backends}, {"databases", &s_databases}},
-    nullptr};
+const schema s_telemetry{leaf::none, {{"listen", &s_listen}}, nullptr};
+const schema s_runtime{leaf::none, {{"io_threads", &s_size}, {"telemetry", &s_telemetry}}, nullptr};
+const schema s_root{leaf::none,
+                    {{"defaults", &s_section},
+                     {"backends", &s_backends},
+                     {"databases", &s_databases},
+                     {"runtime", &s_runtime}},
+                    nullptr};
 
 std::string_view type_name(leaf t) {
     switch (t) {
@@ -412,6 +418,7 @@ std::string_view type_name(leaf t) {
         case leaf::duration: return "a duration (250ms, 30s, 5m, 1h)";
         case leaf::boolean: return "true or false";
         case leaf::url: return "a URL string";
+        case leaf::listen: return "a HOST:PORT string";
         case leaf::none: return "a map";
     }
     return "a value";
@@ -463,6 +470,16 @@ bool to_bool(const config_node& n) {
     fail_at(n, "expected true or false, got " + shown(v));
 }
 
+std::string to_listen(const config_node& n) {
+    if (n.value.empty()) return n.value;  // "" = off
+    try {
+        parse_listen_address(n.value);
+    } catch (const config_error& e) {
+        fail_at(n, e.what());
+    }
+    return n.value;
+}
+
 db_url to_url(const config_node& n) {
     try {
         return db_url::parse(n.value);
@@ -488,6 +505,7 @@ void check(const config_node& n, const schema& s) {
             case leaf::duration: to_duration(n); break;
             case leaf::boolean: to_bool(n); break;
             case leaf::url: to_url(n); break;
+            case leaf::listen: to_listen(n); break;
             case leaf::none: break;
         }
         return;
@@ -568,6 +586,15 @@ const std::vector<field<pool_options>>& pool_fields() {
                  [](P& o, const config_node& n) {
                      o.keepalive.count = static_cast<unsigned>(to_unsigned(n, UINT_MAX));
                  }},
+    };
+    return fields;
+}
+
+const std::vector<field<runtime_options>>& runtime_fields() {
+    using R = runtime_options;
+    static const std::vector<field<R>> fields{
+        size_field("io_threads", &R::io_threads),
+        {"telemetry.listen", [](R& o, const config_node& n) { o.telemetry.listen = to_listen(n); }},
     };
     return fields;
 }
@@ -695,6 +722,7 @@ loaded_config resolve_config(const config_node& root, std::vector<std::string> f
         }
     }
     out.config.drain_timeout = d.drain_timeout;
+    resolve(out.config.runtime, runtime_fields(), {find(&root, "runtime")}, "runtime", origins);
 
     const config_node* databases = find(&root, "databases");
     const config_node* backends = find(&root, "backends");

@@ -46,17 +46,26 @@ void manager_impl::check_fork() {
     busy_pools_.clear();
     // The monitor's timer and probes belong to the parent's io_context: abandoned with it.
     monitor_ = nullptr;  // intentionally leaked; the next opened database starts a new one
+    // The parent's endpoint and its listening socket: the parent keeps serving them.
+    new std::shared_ptr<telemetry_server>(std::move(telemetry_));  // intentionally leaked
+    telemetry_listen_.clear();
     io_.abandon_after_fork();
     pid_ = ::getpid();
 }
 
 void manager_impl::configure(manager_config config) {
-    std::lock_guard lock(mutex_);
-    check_fork();
-    std::map<std::string, std::vector<std::string>> names;
-    for (const auto& [name, db] : config.databases) names[db.url.pool_key()].push_back(name);
-    config_ = std::move(config);
-    names_by_key_ = std::move(names);
+    std::string listen;
+    {
+        std::lock_guard lock(mutex_);
+        check_fork();
+        std::map<std::string, std::vector<std::string>> names;
+        for (const auto& [name, db] : config.databases) names[db.url.pool_key()].push_back(name);
+        config_ = std::move(config);
+        names_by_key_ = std::move(names);
+        listen = config_.runtime.telemetry.listen;
+        if (listen.empty() || listen == telemetry_listen_) return;
+    }
+    serve_telemetry(listen, health_scope::opened);
 }
 
 manager_config manager_impl::config() const {
@@ -167,6 +176,7 @@ void manager_impl::detach(std::uint64_t id) noexcept {
 }
 
 close_summary manager_impl::close_all() {
+    stop_telemetry();
     std::lock_guard serial(close_mutex_);
     std::vector<std::pair<std::shared_ptr<pools_handle>, std::chrono::milliseconds>> open;
     {
@@ -276,25 +286,44 @@ manager_stats manager_impl::stats() {
     return out;
 }
 
-connmgr::health manager_impl::health(std::optional<health_scope> scope,
-                                     const std::vector<std::string>& names) {
+std::vector<database_config> manager_impl::health_targets(std::optional<health_scope> scope,
+                                                          const std::vector<std::string>& names) {
     std::vector<database_config> targets;
-    {
-        std::lock_guard lock(mutex_);
-        check_fork();
-        if (!scope) {
-            for (const auto& n : names) targets.push_back(find_database(n));
-        } else {
-            for (const auto& [name, db] : config_.databases) {
-                if (*scope == health_scope::opened) {
-                    auto e = entries_.find(db.url.pool_key());
-                    if (e == entries_.end() || !e->second.handle || !e->second.handle->is_open())
-                        continue;
-                }
-                targets.push_back(db);
+    std::lock_guard lock(mutex_);
+    check_fork();
+    if (!scope) {
+        for (const auto& n : names) targets.push_back(find_database(n));
+    } else {
+        for (const auto& [name, db] : config_.databases) {
+            if (*scope == health_scope::opened) {
+                auto e = entries_.find(db.url.pool_key());
+                if (e == entries_.end() || !e->second.handle || !e->second.handle->is_open())
+                    continue;
             }
+            targets.push_back(db);
         }
     }
+    return targets;
+}
+
+connmgr::health manager_impl::summarize_health(std::vector<database_health> results) {
+    connmgr::health h;
+    h.total_databases = results.size();
+    for (const auto& r : results) h.healthy_databases += r.healthy ? 1 : 0;
+    h.overall_healthy = h.healthy_databases == h.total_databases;
+    std::sort(results.begin(), results.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& r : results) last_health_[r.name] = r.healthy;
+    }
+    h.databases = std::move(results);
+    return h;
+}
+
+connmgr::health manager_impl::health(std::optional<health_scope> scope,
+                                     const std::vector<std::string>& names) {
+    const std::vector<database_config> targets = health_targets(scope, names);
     std::vector<database_health> results(targets.size());
     // A few threads, each taking the next database: every probe is bounded by its
     // connect_timeout, so the whole call takes about the slowest probe per round.
@@ -310,19 +339,7 @@ connmgr::health manager_impl::health(std::optional<health_scope> scope,
     for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
     work();
     for (auto& t : pool) t.join();
-
-    connmgr::health h;
-    h.total_databases = results.size();
-    for (const auto& r : results) h.healthy_databases += r.healthy ? 1 : 0;
-    h.overall_healthy = h.healthy_databases == h.total_databases;
-    std::sort(results.begin(), results.end(),
-              [](const auto& a, const auto& b) { return a.name < b.name; });
-    {
-        std::lock_guard lock(mutex_);
-        for (const auto& r : results) last_health_[r.name] = r.healthy;
-    }
-    h.databases = std::move(results);
-    return h;
+    return summarize_health(std::move(results));
 }
 
 void manager_impl::open(std::string_view name) {
@@ -383,6 +400,14 @@ store_ref manager::attach(std::string store, std::string_view name) {
 close_summary manager::close_all() { return impl_->close_all(); }
 
 manager_stats manager::stats() { return impl_->stats(); }
+
+std::string manager::serve_telemetry(std::string_view address, health_scope health) {
+    return impl_->serve_telemetry(address, health);
+}
+
+void manager::stop_telemetry() noexcept { impl_->stop_telemetry(); }
+
+std::string manager::telemetry_address() const { return impl_->telemetry_address(); }
 
 connmgr::health manager::health(health_scope scope) { return impl_->health(scope, {}); }
 

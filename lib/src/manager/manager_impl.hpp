@@ -73,6 +73,8 @@ private:
     state* state_{nullptr};
 };
 
+class telemetry_server;
+
 class manager_impl : public std::enable_shared_from_this<manager_impl> {
 public:
     manager_impl();
@@ -90,6 +92,13 @@ public:
                            const std::vector<std::string>& names);
     void open(std::string_view name);
     void shutdown() noexcept;
+
+    // The telemetry endpoint (telemetry.cpp).
+    std::string serve_telemetry(std::string_view address, health_scope scope);
+    void stop_telemetry() noexcept;
+    std::string telemetry_address() const;
+    /// health() without blocking: async probes on the I/O executor; `done` runs there.
+    void async_health(health_scope scope, std::function<void(connmgr::health)> done);
 
 private:
     struct entry {
@@ -109,6 +118,10 @@ private:
     };
 
     void check_fork();
+    std::vector<database_config> health_targets(std::optional<health_scope> scope,
+                                                const std::vector<std::string>& names);
+    /// Sorts and counts the results and records them as each database's last health.
+    connmgr::health summarize_health(std::vector<database_health> results);
     std::vector<open_pool> collect_open_pools();
     /// Logs one warning per pool crossing 80% utilization (DESIGN §7).
     void warn_on_utilization(const std::vector<open_pool>& pools);
@@ -143,6 +156,13 @@ private:
     /// post; from then on its contents are touched only there. Destroyed after that thread
     /// stopped; abandoned after fork.
     monitor_state* monitor_{nullptr};
+
+    /// The endpoint, if one is served; telemetry_listen_ is the address it was asked for.
+    std::shared_ptr<telemetry_server> telemetry_;
+    std::string telemetry_listen_;
+    /// GET /health checks in flight (telemetry.cpp's health_run), by id.
+    std::map<std::uint64_t, std::shared_ptr<void>> health_runs_;
+    std::uint64_t next_health_run_{1};
 
     std::mutex close_mutex_;  ///< serializes close_all (concurrent callers wait, then see nothing)
 };

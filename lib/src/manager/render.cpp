@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -77,9 +78,99 @@ std::string pool_labels(const pool_stats& p) {
            escape_label(p.backend) + "\",flavour=\"" + to_string(p.flavour) + "\"";
 }
 
+// The OpenTelemetry pool attribute: "<database>/<flavour>".
+std::string otel_labels(const pool_stats& p) {
+    return "db_client_connection_pool_name=\"" +
+           escape_label(join(p.databases) + "/" + to_string(p.flavour)) + "\"";
+}
+
+// One histogram's samples: a bucket per bound, +Inf (every observation), sum and count.
+void histogram_samples(exposition& e, const std::string& name, const std::string& labels,
+                       const std::vector<double>& bounds,
+                       const std::vector<std::uint64_t>& cumulative, std::uint64_t count,
+                       double sum) {
+    for (std::size_t i = 0; i < bounds.size() && i < cumulative.size(); ++i) {
+        if (std::isinf(bounds[i])) break;
+        count = std::max(count, cumulative[i]);
+        e.sample(name + "_bucket", labels + ",le=\"" + number(bounds[i]) + "\"",
+                 number(cumulative[i]));
+    }
+    e.sample(name + "_bucket", labels + ",le=\"+Inf\"", number(count));
+    e.sample(name + "_sum", labels, number(sum));
+    e.sample(name + "_count", labels, number(count));
+}
+
+// The families of the OpenTelemetry semantic conventions for connection pools
+// (db.client.connection.*), in their Prometheus form.
+void otel_families(exposition& e, const manager_stats& s) {
+    e.family("db_client_connection_count", "gauge", "Connections of a pool by state (idle, used).");
+    for (const auto& p : s.pools) {
+        const auto l = otel_labels(p);
+        e.sample("db_client_connection_count", l + ",db_client_connection_state=\"idle\"",
+                 number(std::uint64_t{p.idle}));
+        e.sample("db_client_connection_count", l + ",db_client_connection_state=\"used\"",
+                 number(std::uint64_t{p.in_use}));
+    }
+    auto per_pool = [&](const char* name, const char* type, const char* help, auto field) {
+        e.family(name, type, help);
+        for (const auto& p : s.pools) e.sample(name, otel_labels(p), field(p));
+    };
+    per_pool("db_client_connection_max", "gauge", "Maximum number of open connections allowed.",
+             [](const pool_stats& p) { return number(std::uint64_t{p.max_size}); });
+    per_pool("db_client_connection_idle_max", "gauge",
+             "Maximum number of idle open connections allowed.",
+             [](const pool_stats& p) { return number(std::uint64_t{p.max_size}); });
+    per_pool("db_client_connection_idle_min", "gauge",
+             "Minimum number of idle open connections kept.",
+             [](const pool_stats& p) { return number(std::uint64_t{p.min_idle}); });
+    per_pool("db_client_connection_pending_requests", "gauge",
+             "Requests waiting for an open connection.",
+             [](const pool_stats& p) { return number(std::uint64_t{p.waiters}); });
+    per_pool("db_client_connection_timeouts_total", "counter",
+             "Connection requests that timed out waiting for the pool.",
+             [](const pool_stats& p) { return number(p.timeouts_total); });
+
+    e.family("db_client_connection_create_time_seconds", "histogram",
+             "Time it took to create a new connection.");
+    for (const auto& p : s.pools)
+        histogram_samples(e, "db_client_connection_create_time_seconds", otel_labels(p),
+                          p.create_time.bounds, p.create_time.cumulative, p.create_time.count,
+                          p.create_time.sum);
+    e.family("db_client_connection_wait_time_seconds", "histogram",
+             "Time it took to obtain an open connection from the pool.");
+    for (const auto& p : s.pools)
+        histogram_samples(e, "db_client_connection_wait_time_seconds", otel_labels(p),
+                          p.wait_buckets_le, p.wait_buckets, p.acquired_total, p.wait_seconds_sum);
+    e.family("db_client_connection_use_time_seconds", "histogram",
+             "Time between borrowing a connection and returning it to the pool.");
+    for (const auto& p : s.pools)
+        histogram_samples(e, "db_client_connection_use_time_seconds", otel_labels(p),
+                          p.use_time.bounds, p.use_time.cumulative, p.use_time.count,
+                          p.use_time.sum);
+}
+
 }  // namespace
 
 std::string to_json(const manager_stats& s) {
+    struct lease_row {
+        const pool_stats* pool;
+        const lease_stats* lease;
+    };
+    std::vector<lease_row> rows;
+    for (const auto& p : s.pools)
+        for (const auto& l : p.leases) rows.push_back({&p, &l});
+    std::stable_sort(rows.begin(), rows.end(), [](const lease_row& a, const lease_row& b) {
+        return a.lease->age_seconds > b.lease->age_seconds;
+    });
+    boost::json::array leases;
+    for (const auto& r : rows)
+        leases.push_back(boost::json::object{
+            {"holder", r.lease->holder},
+            {"flavour", to_string(r.pool->flavour)},
+            {"database", join(r.pool->databases)},
+            {"backend", r.pool->backend},
+            {"age_seconds", std::round(r.lease->age_seconds * 1e6) / 1e6},
+        });
     boost::json::array pools;
     for (const auto& p : s.pools) {
         boost::json::object buckets;
@@ -108,6 +199,8 @@ std::string to_json(const manager_stats& s) {
             {"wait_seconds_sum", p.wait_seconds_sum},
             {"wait_seconds_max", p.wait_seconds_max},
             {"wait_seconds_buckets", std::move(hist)},
+            {"min_idle", p.min_idle},
+            {"leases_out", p.leases.size()},
             {"utilization", p.utilization},
             {"references", strings(p.references)},
             {"breaker", to_string(p.breaker)},
@@ -122,8 +215,9 @@ std::string to_json(const manager_stats& s) {
         o["healthy"] = d.healthy ? boost::json::value(*d.healthy) : boost::json::value(nullptr);
         databases[d.name] = std::move(o);
     }
-    return boost::json::serialize(
-        boost::json::object{{"pools", std::move(pools)}, {"databases", std::move(databases)}});
+    return boost::json::serialize(boost::json::object{{"pools", std::move(pools)},
+                                                      {"databases", std::move(databases)},
+                                                      {"leases", std::move(leases)}});
 }
 
 std::string to_json(const health& h) {
@@ -171,23 +265,9 @@ std::string to_prometheus(const manager_stats& s) {
           [](const pool_stats& p) { return number(p.timeouts_total); });
 
     e.family("connmgr_pool_wait_seconds", "histogram", "Time acquirers waited for a connection.");
-    for (const auto& p : s.pools) {
-        const auto l = pool_labels(p);
-        std::uint64_t count = 0;
-        bool has_inf = false;
-        for (std::size_t i = 0; i < p.wait_buckets_le.size() && i < p.wait_buckets.size(); ++i) {
-            has_inf = has_inf || std::isinf(p.wait_buckets_le[i]);
-            count = p.wait_buckets[i];
-            e.sample("connmgr_pool_wait_seconds_bucket",
-                     l + ",le=\"" + number(p.wait_buckets_le[i]) + "\"", number(count));
-        }
-        if (!has_inf) {
-            count = std::max(count, p.acquired_total);
-            e.sample("connmgr_pool_wait_seconds_bucket", l + ",le=\"+Inf\"", number(count));
-        }
-        e.sample("connmgr_pool_wait_seconds_sum", l, number(p.wait_seconds_sum));
-        e.sample("connmgr_pool_wait_seconds_count", l, number(count));
-    }
+    for (const auto& p : s.pools)
+        histogram_samples(e, "connmgr_pool_wait_seconds", pool_labels(p), p.wait_buckets_le,
+                          p.wait_buckets, p.acquired_total, p.wait_seconds_sum);
     gauge("connmgr_pool_connections_created_total", "counter", "Connections opened.",
           [](const pool_stats& p) { return number(p.created_total); });
     gauge("connmgr_pool_connections_closed_total", "counter", "Connections closed.",
@@ -212,6 +292,7 @@ std::string to_prometheus(const manager_stats& s) {
     }
     gauge("connmgr_circuit_open", "gauge", "1 while the pool's circuit breaker is open.",
           [](const pool_stats& p) { return p.breaker == breaker_state::open ? "1" : "0"; });
+    otel_families(e, s);
     return e.take();
 }
 

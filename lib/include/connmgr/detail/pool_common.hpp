@@ -35,6 +35,8 @@ void fill_stats(pool_stats& st, const pool_state<Clock>& core, const pool_params
     st.backend = p.backend;
     st.flavour = core.config().flavour;
     core.fill(st);
+    for (auto& l : core.leases(Clock::now()))
+        st.leases.push_back({std::move(l.holder), std::chrono::duration<double>(l.age).count()});
 }
 
 /// The summary of one pool's close, from what was still leased when the drain ended.

@@ -51,6 +51,7 @@
 /// None: the owning shell serializes every call.
 
 #include <connmgr/config.hpp>
+#include <connmgr/detail/duration_histogram.hpp>
 #include <connmgr/detail/pool_actions.hpp>
 #include <connmgr/error.hpp>
 #include <connmgr/pool_stats.hpp>
@@ -93,6 +94,18 @@ public:
     /// Upper bounds of the wait histogram, in seconds.
     static constexpr std::array<double, 10> wait_bounds{0.001, 0.005, 0.01, 0.05, 0.1,
                                                         0.5,   1.0,   5.0,  10.0, 30.0};
+    /// Upper bounds of the connection create time histogram, in seconds.
+    static constexpr std::array<double, 11> create_bounds{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                          0.1,   0.25,   0.5,   1.0,  5.0};
+    /// Upper bounds of the lease use time histogram, in seconds.
+    static constexpr std::array<double, 12> use_bounds{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                       0.1,    0.5,    1.0,   5.0,   30.0, 300.0};
+
+    /// One lease out now.
+    struct lease_info {
+        std::string holder;
+        duration age;
+    };
 
     explicit pool_state(settings s, std::uint64_t generation = 0,
                         std::uint64_t seed = std::random_device{}())
@@ -168,6 +181,7 @@ public:
             out.push_back(abandon_slot<Clock>{&c});
             return out;
         }
+        use_hist_.record(now - c.leased_at);
         c.unlink();
         --in_use_;
         c.holder.clear();
@@ -224,6 +238,7 @@ public:
         breaker_ = breaker_state::closed;
         trial_in_flight_ = false;
         ++created_total_;
+        create_hist_.record(now - job.started);
         c.created = now;
         c.last_used = now;
         c.expires = expiry(now);
@@ -364,6 +379,18 @@ public:
         return out;
     }
 
+    /// The leases out now with how long each has been held, oldest first.
+    std::vector<lease_info> leases(time_point now) const {
+        std::vector<lease_info> out;
+        for (const list_node* n = leased_.next; n != &leased_; n = n->next) {
+            const auto* c = static_cast<const slot_type*>(n);
+            out.push_back({c->holder, now - c->leased_at});
+        }
+        std::stable_sort(out.begin(), out.end(),
+                         [](const lease_info& a, const lease_info& b) { return a.age > b.age; });
+        return out;
+    }
+
     /// Fills the counters of `st` (identity fields are the shell's).
     void fill(pool_stats& st) const {
         st.max_size = s_.pool.max_size;
@@ -377,15 +404,13 @@ public:
         st.acquired_total = acquired_total_;
         st.timeouts_total = timeouts_total_;
         st.connect_failures_total = connect_failures_total_;
-        st.wait_seconds_sum = wait_sum_;
-        st.wait_seconds_max = wait_max_;
+        st.wait_seconds_sum = wait_hist_.sum();
+        st.wait_seconds_max = wait_hist_.max();
         st.wait_buckets_le.assign(wait_bounds.begin(), wait_bounds.end());
-        st.wait_buckets.assign(wait_bounds.size(), 0);
-        std::uint64_t cumulative = 0;
-        for (std::size_t i = 0; i < wait_bounds.size(); ++i) {
-            cumulative += wait_hist_[i];
-            st.wait_buckets[i] = cumulative;
-        }
+        st.wait_buckets = wait_hist_.cumulative();
+        st.min_idle = s_.pool.min_idle;
+        st.create_time = create_hist_.snapshot();
+        st.use_time = use_hist_.snapshot();
         st.utilization = s_.pool.max_size == 0
                              ? 0.0
                              : static_cast<double>(in_use_) / static_cast<double>(s_.pool.max_size);
@@ -718,14 +743,7 @@ private:
 
     // ---- numbers ----------------------------------------------------------------------------
 
-    void record_wait(duration waited) noexcept {
-        const double s = std::chrono::duration<double>(waited).count();
-        wait_sum_ += s;
-        wait_max_ = std::max(wait_max_, s);
-        std::size_t i = 0;
-        while (i < wait_bounds.size() && s > wait_bounds[i]) ++i;
-        if (i < wait_bounds.size()) ++wait_hist_[i];
-    }
+    void record_wait(duration waited) noexcept { wait_hist_.record(waited); }
 
     time_point expiry(time_point created) {
         const auto life = s_.pool.max_lifetime;
@@ -774,9 +792,9 @@ private:
     std::uint64_t acquired_total_{0};
     std::uint64_t timeouts_total_{0};
     std::uint64_t connect_failures_total_{0};
-    double wait_sum_{0};
-    double wait_max_{0};
-    std::array<std::uint64_t, wait_bounds.size()> wait_hist_{};
+    duration_histogram wait_hist_{wait_bounds};
+    duration_histogram create_hist_{create_bounds};
+    duration_histogram use_hist_{use_bounds};
 };
 
 }  // namespace connmgr::detail
