@@ -94,14 +94,20 @@ public:
     }
 
 private:
+    // The condition variable is made only when the waiter really queues: most acquires find
+    // an idle connection and never wait.
     struct sync_waiter : waiter<Clock> {
-        std::condition_variable cv;
+        std::optional<std::condition_variable> cv;
+        std::condition_variable& wait_on() { return cv ? *cv : cv.emplace(); }
+        void notify() {
+            if (cv) cv->notify_one();
+        }
     };
 
     // One acquire to its end: `w` is done (result or error) on return.
     void run_acquire(const acquire_options& opts, bool try_only, sync_waiter& w) {
         check_fork();
-        w.holder = opts.holder;
+        if (!opts.holder.empty()) w.holder = opts.holder;
         w.timeout = opts.timeout;
         w.try_only = try_only;
         std::unique_lock lock(mutex_);
@@ -128,10 +134,11 @@ private:
             if (w.done) return;
             const auto until = to_steady<Clock>(w.deadline);
             bool timed_out = false;
+            auto& cv = w.wait_on();
             if (until == std::chrono::steady_clock::time_point::max())
-                w.cv.wait(lock);
+                cv.wait(lock);
             else
-                timed_out = w.cv.wait_until(lock, until) == std::cv_status::timeout;
+                timed_out = cv.wait_until(lock, until) == std::cv_status::timeout;
             if (w.done) return;
             if (w.woken)
                 todo = core_.on_retake(Clock::now(), w);
@@ -145,7 +152,7 @@ private:
         return lease<Driver>(this->shared_from_this(), s->conn.get(), s);
     }
 
-    static void notify(waiter<Clock>* w) { static_cast<sync_waiter*>(w)->cv.notify_one(); }
+    static void notify(waiter<Clock>* w) { static_cast<sync_waiter*>(w)->notify(); }
 
     // Carries out the core's actions. Waiters are notified under the lock (a finished waiter
     // may return and destroy its condition variable as soon as the lock is free); closing

@@ -134,7 +134,10 @@ public:
         if (closing_) {
             finish_error(w, errc::shutting_down, closing_message(), out);
         } else if (idle_count_ > 0) {
+            // The hot path: taking an idle connection changes neither what is open nor who
+            // waits, so nothing settle() decides can change (and the sweep is already armed).
             serve_from_idle(now, w, out);
+            return out;
         } else if (breaker_ != breaker_state::closed) {
             finish_error(w, errc::circuit_open, circuit_message(now), out);
         } else if ((requested.count() <= 0 && total() >= s_.pool.max_size) || w.try_only ||
@@ -190,6 +193,9 @@ public:
         } else {
             c.last_used = now;
             place(now, c, s_.max_bypass, out);
+            // The hot path: handed or parked, the pool is as big as before; only a first idle
+            // connection can need the sweep armed.
+            if (next_sweep_ != time_point::max()) return out;
         }
         settle(now, out);
         return out;
@@ -417,16 +423,14 @@ public:
         st.breaker = breaker_;
     }
 
-    /// `t + d`, or time_point::max() where that would overflow.
+    /// `t + d`, or time_point::max() where that would overflow (`d` in a unit no finer than
+    /// the clock's, as every option is).
     template <class Rep, class Period>
     static time_point saturating_add(time_point t, std::chrono::duration<Rep, Period> d) noexcept {
-        if (d.count() <= 0) return t;
-        const auto room = time_point::max() - t;
-        if (std::chrono::duration_cast<std::chrono::duration<double>>(d) >=
-            std::chrono::duration_cast<std::chrono::duration<double>>(room))
-            return time_point::max();
-        const auto step = std::chrono::duration_cast<duration>(d);
-        return step >= room ? time_point::max() : t + step;
+        using given = std::chrono::duration<Rep, Period>;
+        if (d <= given::zero()) return t;
+        if (d >= std::chrono::duration_cast<given>(time_point::max() - t)) return time_point::max();
+        return t + std::chrono::duration_cast<duration>(d);
     }
 
 private:
