@@ -10,3 +10,7 @@ connmgr_test(redis_client_test LABEL integration
 # Stopping the shared Redis would fail other suites' Redis tests: run it with the fault tests.
 connmgr_test_label(redis_client_test LABEL fault LOCK redis-restart
   FILTER "RedisClient.SurvivesAServerRestart")
+connmgr_test(redis_session_test LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/redis_session_test.cpp
+  LIBS connmgr_redis connmgr_core
+  LOCK redis-restart)

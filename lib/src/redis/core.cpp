@@ -59,6 +59,7 @@ std::shared_ptr<const connect_params> make_params(const redis_endpoint& endpoint
                          : "unix://" + ep.socket_path;
     }
     p->query_timeout = options.query_timeout;
+    if (options.connect_timeout.count() > 0) p->restore_timeout = options.connect_timeout;
     p->keepalive = options.keepalive;
     if (p->endpoint.tls) {
         auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -84,7 +85,11 @@ std::shared_ptr<const connect_params> make_params(const redis_endpoint& endpoint
 }
 
 core::core(asio::any_io_executor ex, std::shared_ptr<const connect_params> params)
-    : ex_(std::move(ex)), params_(std::move(params)), timer_(ex_), in_(64 * 1024) {}
+    : ex_(std::move(ex)),
+      params_(std::move(params)),
+      timer_(ex_),
+      session_(params_->endpoint.db),
+      in_(64 * 1024) {}
 
 core::~core() { close(); }
 
@@ -126,6 +131,17 @@ void core::close() noexcept {
     if (failure_.empty()) failure_ = "connection closed";
 }
 
+request core::restore_request() const {
+    return request(session_.restore_commands(params_->client_name));
+}
+
+bool core::restored(const std::vector<reply>& replies) noexcept {
+    for (const auto& r : replies)
+        if (r.is_error()) return false;
+    session_.restored();
+    return true;
+}
+
 bool core::broken() const noexcept {
     if (broken_.load()) return true;
     if (busy()) return false;
@@ -160,9 +176,13 @@ struct exec_op {
     std::size_t expected;
     steady_time deadline;
     std::vector<reply> replies{};
+    std::vector<bool> answered{};  // empty: every command of the batch is answered
     reply single{};
     std::size_t got{0};
     error_code result{};
+    // Taken by the initiating thread, before the hop to the connection's executor, so that a
+    // lease returned right after starting an operation is seen busy (and is not reused).
+    bool claimed{false};
     bool timer_armed{false};
     enum class step { start, on_executor, written, read, finish } at{step::start};
 
@@ -211,24 +231,31 @@ struct exec_op {
 
     template <class Self>
     void begin(Self& self) {
+        if (!claimed) {  // another operation is in flight
+            result = make_error_code(errc::query_failed);
+            at = step::finish;
+            post_self(self);  // then dispatched to the handler's executor
+            return;
+        }
         if (c->broken_.load()) {
+            c->busy_ = false;
             result = lost();
             at = step::finish;
             post_self(self);  // never inside the initiation; delivered on the handler's executor
             return;
         }
         if (!Many && expected != 1) {  // async_command given zero or several commands
+            c->busy_ = false;
             result = make_error_code(errc::query_failed);
             at = step::finish;
             post_self(self);  // then dispatched to the handler's executor
             return;
         }
-        if (c->busy_.exchange(true)) {
-            result = make_error_code(errc::query_failed);
-            at = step::finish;
-            post_self(self);  // then dispatched to the handler's executor
-            return;
-        }
+        // CLIENT REPLY OFF/SKIP: the server stays silent for some commands; wait only for the
+        // replies it sends.
+        auto plan = c->session_.observe(payload);
+        expected = plan.count;
+        answered = std::move(plan.mask);
         const std::uint64_t generation = ++c->generation_;
         if (deadline == no_deadline && c->params_->query_timeout.count() > 0)
             deadline = std::chrono::steady_clock::now() + c->params_->query_timeout;
@@ -270,7 +297,18 @@ struct exec_op {
             return finish(self, lost());
         }
         if (got == expected) {
-            if constexpr (!Many) {
+            // Anything beyond the replies asked for (a pub/sub message, a reply of a command
+            // sent before) would reach the next request: the connection is closed on return.
+            if (c->parser_.next()) c->session_.mark_unread();
+            if constexpr (Many) {
+                if (!answered.empty()) {
+                    std::vector<reply> all;  // nil where the server stayed silent
+                    all.reserve(answered.size());
+                    auto it = replies.begin();
+                    for (bool a : answered) all.push_back(a ? std::move(*it++) : reply{});
+                    replies = std::move(all);
+                }
+            } else {
                 if (single.is_error()) return finish(self, make_error_code(errc::query_failed));
             }
             return finish(self, {});
@@ -308,8 +346,9 @@ void start_op(std::shared_ptr<core> c, std::string_view payload, std::size_t exp
               steady_time deadline, Handler handler) {
     using result_t = std::conditional_t<Many, std::vector<reply>, reply>;
     auto ex = c->ex_;
-    asio::async_compose<Handler, void(error_code, result_t)>(
-        exec_op<Many>{std::move(c), payload, expected, deadline}, handler, ex);
+    exec_op<Many> op{std::move(c), payload, expected, deadline};
+    op.claimed = !op.c->busy_.exchange(true);
+    asio::async_compose<Handler, void(error_code, result_t)>(std::move(op), handler, ex);
 }
 
 }  // namespace
@@ -460,6 +499,8 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
         }
         watch->done = true;
         timer.cancel();
+        // The handshake's own AUTH, SELECT and SETNAME are the state to restore to.
+        self->session_ = session_tracker(ep.db);
         co_return connect_result{};
     } catch (const std::exception& e) {
         co_return failed("connect", e.what());

@@ -65,6 +65,21 @@ reply run_command(sync_state& s, const request& req, steady_time deadline) {
     return out;
 }
 
+std::vector<reply> run_pipeline(sync_state& s, const request& req, steady_time deadline) {
+    if (req.empty()) return {};
+    error_code ec;
+    std::vector<reply> out;
+    s.io.restart();
+    core::start(s.c, req.payload(), req.size(), deadline,
+                pipeline_handler([&](error_code e, std::vector<reply> r) {
+                    ec = e;
+                    out = std::move(r);
+                }));
+    s.io.run();
+    if (ec) throw_failure(*s.c, ec);
+    return out;
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -90,20 +105,21 @@ reply sync_connection::command(const std::vector<std::string>& args) {
 }
 
 std::vector<reply> sync_connection::pipeline(const request& req) {
-    if (req.empty()) return {};
-    auto& s = *state_;
-    boost::system::error_code ec;
-    std::vector<reply> out;
-    s.io.restart();
-    detail::core::start(
-        s.c, req.payload(), req.size(), detail::no_deadline,
-        detail::pipeline_handler([&](boost::system::error_code e, std::vector<reply> r) {
-            ec = e;
-            out = std::move(r);
-        }));
-    s.io.run();
-    if (ec) detail::throw_failure(*s.c, ec);
-    return out;
+    return detail::run_pipeline(*state_, req, detail::no_deadline);
+}
+
+bool sync_connection::restore_session() noexcept {
+    auto& c = *state_->c;
+    if (c.busy() || c.broken() || c.session().must_close()) return false;
+    if (c.session().clean()) return true;
+    try {
+        const auto req = c.restore_request();
+        const auto replies = detail::run_pipeline(
+            *state_, req, std::chrono::steady_clock::now() + c.params().restore_timeout);
+        return c.restored(replies);
+    } catch (...) {
+        return false;
+    }
 }
 
 bool sync_connection::is_broken() const noexcept { return state_->c->broken(); }
@@ -159,7 +175,7 @@ boost::system::error_code sync_driver::ping(connection& c, steady_time deadline)
     return c.ping(deadline);
 }
 
-bool sync_driver::reset(connection& c) noexcept { return !c.is_broken(); }
+bool sync_driver::reset(connection& c) noexcept { return c.restore_session(); }
 
 bool sync_driver::is_broken(connection& c) noexcept { return c.is_broken(); }
 

@@ -123,6 +123,12 @@ public:
     void async_connect(boost::asio::any_io_executor ex, steady_time deadline,
                        connect_handler<connection> handler);
     void async_ping(connection& c, steady_time deadline, ping_handler handler);
+    /// The borrower left a MULTI, a WATCH, another database or client name behind: one round
+    /// trip (async_restore) puts it back. A session that cannot be restored cheaply
+    /// (subscribed, CLIENT REPLY OFF, MONITOR, RESET or AUTH sent, a reply left unread) is
+    /// refused by reset() and closed.
+    bool needs_restore(connection& c) noexcept;
+    void async_restore(connection& c, steady_time deadline, ping_handler handler);
     bool reset(connection& c) noexcept;
     bool is_broken(connection& c) noexcept;
     void close(connection& c) noexcept;
@@ -132,5 +138,6 @@ private:
 };
 
 static_assert(connmgr::async_driver<async_driver>);
+static_assert(connmgr::async_restorable<async_driver>);
 
 }  // namespace connmgr::redis

@@ -67,6 +67,12 @@ public:
     /// PING within `deadline`; an error code instead of an exception.
     boost::system::error_code ping(steady_time deadline) noexcept;
 
+    /// Puts the session back as the connect sequence left it (the pool calls it on return):
+    /// true when it already was or one round trip of DISCARD / UNWATCH / SELECT / CLIENT
+    /// SETNAME made it so; false when it cannot be done cheaply (subscribed, CLIENT REPLY OFF,
+    /// MONITOR, RESET or AUTH sent, a reply left unread, broken): close it then.
+    bool restore_session() noexcept;
+
 private:
     std::unique_ptr<detail::sync_state> state_;
 };
