@@ -26,6 +26,8 @@ enum class errc {
     query_failed,         ///< the server rejected a statement or command
     invalid_url,          ///< a database URL could not be parsed or is unsupported
     invalid_config,       ///< the configuration is malformed or inconsistent
+    query_timeout,        ///< the server did not answer a request within query_timeout; the
+                          ///< request is not replayed (it may have run)
 };
 
 }  // namespace connmgr

@@ -20,6 +20,7 @@ public:
             case errc::query_failed: return "the database rejected the request";
             case errc::invalid_url: return "invalid database URL";
             case errc::invalid_config: return "invalid configuration";
+            case errc::query_timeout: return "the database did not answer within query_timeout";
         }
         return "unknown connmgr error";
     }
@@ -44,6 +45,7 @@ std::string_view to_string(errc e) noexcept {
         case errc::query_failed: return "query_failed";
         case errc::invalid_url: return "invalid_url";
         case errc::invalid_config: return "invalid_config";
+        case errc::query_timeout: return "query_timeout";
     }
     return "unknown";
 }

@@ -5,6 +5,7 @@
 #include <connmgr/pg/async_connection.hpp>
 #include <connmgr/pg/sync_driver.hpp>
 
+#include "cancel.hpp"
 #include "result_data.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -61,7 +62,7 @@ private:
         std::optional<boost::asio::any_completion_handler<async_connection::pipeline_signature>>
             pipeline_handler;
         std::function<void(boost::system::error_code)> ping_handler;
-        bool cancel_sent{false};
+        bool cancel_sent{false};  // query_timeout passed: a cancel request went out
         bool lost{false};
         std::string lost_reason;
     };
@@ -89,7 +90,7 @@ private:
     boost::asio::steady_timer timer_;
     std::chrono::milliseconds query_timeout_;
     PGconn* conn_{nullptr};
-    std::shared_ptr<PGcancel> cancel_;
+    cancel_target cancel_target_;
     bool broken_{false};
     bool busy_{false};
     std::uint64_t op_id_{0};         // timers of finished operations are ignored
@@ -97,8 +98,9 @@ private:
     std::unique_ptr<operation> op_;  // the request in flight
     connect_done connect_done_;
     bool connect_timed_out_{false};
-    // A cancel request is still on its way. The operation completes only after it is done:
-    // closing the connection while its cancel is in flight crashes PgBouncer 1.18 (seen here).
+    // A cancel request is still on its way (bounded by its own deadline). The operation
+    // completes only after it is done: closing the connection while its cancel is in flight
+    // crashes PgBouncer 1.18 (seen here).
     bool cancel_in_flight_{false};
     bool finish_deferred_{false};
 };

@@ -8,7 +8,6 @@
 
 #include <poll.h>
 
-#include <thread>
 #include <utility>
 
 namespace connmgr::pg {
@@ -27,6 +26,10 @@ std::string trimmed(const char* text) {
 }
 
 constexpr steady_time no_deadline = steady_time::max();
+
+// How long a statement past query_timeout may take to answer its cancel request before the
+// connection is closed: query_timeout + this stays under query_timeout + 1 s.
+constexpr std::chrono::milliseconds cancel_grace{800};
 
 // Runs a completion handler on its own executor (the coroutine's, for awaitables), or on the
 // connection's strand when it has none.
@@ -70,7 +73,6 @@ void async_conn_impl::close() noexcept {
     PQfinish(conn_);
     conn_ = nullptr;
     broken_ = true;
-    cancel_.reset();
 }
 
 bool async_conn_impl::is_broken() const noexcept {
@@ -141,7 +143,7 @@ void async_conn_impl::connect_step(PostgresPollingStatusType status) {
             if (PQsetnonblocking(conn_, 1) != 0 || !assign_socket())
                 return connect_finish(make_error_code(errc::connect_failed),
                                       trimmed(PQerrorMessage(conn_)));
-            cancel_.reset(PQgetCancel(conn_), PQfreeCancel);
+            cancel_target_ = cancel_target_of(conn_);
             return connect_finish({}, {});
         case PGRES_POLLING_FAILED:
             return connect_finish(make_error_code(errc::connect_failed),
@@ -361,23 +363,17 @@ void async_conn_impl::store(PGresult* r) {
 void async_conn_impl::on_timer(std::uint64_t id) {
     if (id != op_id_ || !busy_) return;
     if (op_->what == kind::ping) return lose("no answer to the validation query in time");
-    if (op_->cancel_sent) return lose("no answer after cancelling a statement past query_timeout");
+    if (op_->cancel_sent)
+        return lose("no answer within " + std::to_string(cancel_grace.count()) +
+                    "ms of cancelling a statement past query_timeout (" +
+                    std::to_string(query_timeout_.count()) + "ms)");
     op_->cancel_sent = true;
-    // PQcancel connects to the server and waits for it: keep it off the I/O thread.
+    // A non-blocking cancel with its own deadline: a frozen server cannot hold this thread.
     cancel_in_flight_ = true;
-    auto run_cancel = [c = cancel_, self = shared_from_this()] {
-        if (c) {
-            char err[256];
-            PQcancel(c.get(), err, sizeof err);
-        }
-        asio::post(self->strand_, [self] { self->cancel_finished(); });
-    };
-    try {
-        std::thread(run_cancel).detach();
-    } catch (const std::system_error&) {
-        run_cancel();
-    }
-    timer_.expires_after(std::max(query_timeout_, std::chrono::milliseconds(1'000)));
+    const auto until = std::chrono::steady_clock::now() + cancel_grace;
+    async_cancel(strand_, cancel_target_, until,
+                 [self = shared_from_this()](bool) { self->cancel_finished(); });
+    timer_.expires_at(until);
     timer_.async_wait([self = shared_from_this(), id](error_code e) {
         if (!e) self->on_timer(id);
     });
@@ -411,16 +407,29 @@ void async_conn_impl::finish() {
     error_code ec;
     if (op.lost || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
         broken_ = true;
-        ec = make_error_code(errc::connection_lost);
+        ec = make_error_code(op.cancel_sent ? errc::query_timeout : errc::connection_lost);
         auto why = op.lost_reason.empty() && conn_ != nullptr ? trimmed(PQerrorMessage(conn_))
                                                               : op.lost_reason;
-        auto lost = make_error_data("08006", "connection lost: " + why);
+        auto lost = make_error_data(
+            "08006",
+            (op.cancel_sent ? "query_timeout: connection closed: " : "connection lost: ") + why);
         op.results.resize(std::max<std::size_t>(op.expected, 1));
         for (auto& r : op.results)
             if (!r || r->ok) r = lost;
     } else {
         for (const auto& r : op.results)
             if (r && !r->ok) ec = make_error_code(errc::query_failed);
+        // Cancelled past query_timeout: the server answered the cancel in time (57014) and the
+        // connection stays usable. A statement that finished just before the cancel landed
+        // succeeded and says so.
+        if (ec && op.cancel_sent) {
+            ec = make_error_code(errc::query_timeout);
+            auto timed_out = make_error_data(
+                "57014", "query_timeout (" + std::to_string(query_timeout_.count()) +
+                             "ms) exceeded: the statement was cancelled");
+            for (auto& r : op.results)
+                if (r && !r->ok && r->sqlstate == "57014") r = timed_out;
+        }
     }
     switch (op.what) {
         case kind::query: {

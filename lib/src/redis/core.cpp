@@ -326,7 +326,7 @@ struct exec_op {
         c->mark_broken(c->timed_out_ ? "redis request timed out"
                                      : "connection lost: " + ec.message());
         c->close();
-        finish(self, lost());
+        finish(self, c->timed_out_ ? make_error_code(errc::query_timeout) : lost());
     }
 
     template <class Self>

@@ -42,7 +42,8 @@ std::string lost_message(const core& c) {
     if (ec == errc::query_failed)
         throw error(ec,
                     "redis connection to " + c.params().display + " is busy with another request");
-    throw error(make_error_code(errc::connection_lost), lost_message(c));
+    throw error(make_error_code(c.timed_out() ? errc::query_timeout : errc::connection_lost),
+                lost_message(c));
 }
 
 reply run_command(sync_state& s, const request& req, steady_time deadline) {

@@ -11,8 +11,9 @@
 ///   (its `error_code()` is the prefix: WRONGTYPE, NOAUTH, ...); the connection stays usable.
 /// - `async_pipeline`: error replies are returned in place as `reply_type::error`; the
 ///   operation itself succeeds.
-/// - A lost connection, a protocol error, or `query_timeout` expiring mid-request completes
-///   with `errc::connection_lost` and marks the connection broken (a pool discards it).
+/// - A lost connection or a protocol error completes with `errc::connection_lost`;
+///   `query_timeout` expiring mid-request (the client's own deadline) with
+///   `errc::query_timeout`. Either marks the connection broken (a pool discards it).
 
 #include <connmgr/config.hpp>
 #include <connmgr/driver.hpp>

@@ -9,9 +9,10 @@
 /// Errors: an error reply to `command()` throws `query_error` whose `server_code()` is the
 /// prefix (WRONGTYPE, NOAUTH, ERR ...) and leaves the connection usable. Inside `pipeline()`,
 /// error replies are returned in place as `reply_type::error` and do not disturb the other
-/// replies. A lost connection, a protocol error, or `query_timeout` expiring mid-request throws
-/// `connmgr::error` with `errc::connection_lost` and marks the connection broken, so a pool
-/// discards it.
+/// replies. A lost connection or a protocol error throws `connmgr::error` with
+/// `errc::connection_lost`; `query_timeout` expiring mid-request (the client's own deadline, so
+/// a frozen server is noticed too) throws it with `errc::query_timeout`. Either marks the
+/// connection broken, so a pool discards it: its reply stream no longer matches the requests.
 
 #include <connmgr/config.hpp>
 #include <connmgr/driver.hpp>
