@@ -5,3 +5,6 @@ connmgr_test(connmgr_pg_integration_tests LABEL integration
 connmgr_test(connmgr_pg_client_tests LABEL integration
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_client_test.cpp
   LIBS connmgr_pg connmgr_core)
+connmgr_test(connmgr_pg_clean_tests LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_clean_test.cpp
+  LIBS connmgr_pg connmgr_redis connmgr_core)

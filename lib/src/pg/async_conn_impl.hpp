@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -40,6 +41,12 @@ public:
         std::vector<query> qs,
         boost::asio::any_completion_handler<async_connection::pipeline_signature> h);
     void start_ping(steady_time deadline, std::function<void(boost::system::error_code)> done);
+    /// One statement whose result only matters as success or failure (validation, restore);
+    /// no cancel on its deadline: the connection is declared lost.
+    void start_command(std::string sql, steady_time deadline,
+                       std::function<void(boost::system::error_code)> done);
+    /// A transaction is open or failed (on a connection that is not busy).
+    bool in_transaction() const noexcept;
 
     bool is_broken() const noexcept;
     bool is_idle() const noexcept;
@@ -72,12 +79,16 @@ private:
     void connect_finish(boost::system::error_code ec, std::string message);
 
     // requests
-    bool begin(std::unique_ptr<operation> op, steady_time deadline);
+    bool begin(std::unique_ptr<operation> op, steady_time deadline, bool claimed);
     bool send(const query& q);
     void flush_step();
     void read_step();
     void wait_readable();
     void store(PGresult* r);
+    void store(std::shared_ptr<result_data> d);
+    // A COPY reached through async_query: recorded as an error and ended (FROM STDIN) or its
+    // data drained (TO STDOUT). True when reading goes on at once.
+    bool refuse_copy(ExecStatusType status);
     void on_timer(std::uint64_t id);
     void lose(std::string reason);
     void cancel_finished();
@@ -92,7 +103,8 @@ private:
     PGconn* conn_{nullptr};
     cancel_target cancel_target_;
     bool broken_{false};
-    bool busy_{false};
+    std::atomic<bool> busy_{false};  // claimed by the thread that starts an operation
+    bool copy_out_{false};           // draining the rows of a refused COPY TO STDOUT
     std::uint64_t op_id_{0};         // timers of finished operations are ignored
     int waits_{0};                   // readiness waits in flight (flush waits on read and write)
     std::unique_ptr<operation> op_;  // the request in flight

@@ -96,6 +96,12 @@ bool async_conn_impl::is_idle() const noexcept {
            PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
+bool async_conn_impl::in_transaction() const noexcept {
+    if (conn_ == nullptr || broken_ || busy_ || PQstatus(conn_) != CONNECTION_OK) return false;
+    const auto t = PQtransactionStatus(conn_);
+    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
 int async_conn_impl::backend_pid() const noexcept {
     return conn_ != nullptr ? PQbackendPID(conn_) : 0;
 }
@@ -176,12 +182,14 @@ void async_conn_impl::connect_finish(error_code ec, std::string message) {
 
 // ---- requests ------------------------------------------------------------------------------
 
-bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline) {
+bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline, bool claimed) {
     error_code ec;
-    if (busy_)
+    if (!claimed) {
         ec = asio::error::in_progress;
-    else if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK)
+    } else if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
         ec = make_error_code(errc::connection_lost);
+        busy_ = false;
+    }
     if (ec) {
         // Fail this request only; an operation already running is untouched.
         auto err =
@@ -200,7 +208,6 @@ bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline)
         }
         return false;
     }
-    busy_ = true;
     op_ = std::move(op);
     auto id = ++op_id_;
     if (deadline != no_deadline) {
@@ -228,15 +235,18 @@ bool async_conn_impl::send(const query& q) {
 
 void async_conn_impl::start_query(
     query q, asio::any_completion_handler<async_connection::query_signature> h) {
-    asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q),
-                             h = std::move(h)]() mutable {
+    // Claimed here, before the hop to the strand: a lease returned right after starting an
+    // operation is then seen busy and is not handed to the next borrower.
+    const bool claimed = !busy_.exchange(true);
+    asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q), h = std::move(h),
+                             claimed]() mutable {
         auto op = std::make_unique<operation>();
         op->what = kind::query;
         op->query_handler.emplace(std::move(h));
         auto deadline = self->query_timeout_.count() > 0
                             ? std::chrono::steady_clock::now() + self->query_timeout_
                             : no_deadline;
-        if (!self->begin(std::move(op), deadline)) return;
+        if (!self->begin(std::move(op), deadline, claimed)) return;
         if (!self->send(q)) {
             if (PQstatus(self->conn_) != CONNECTION_OK)
                 return self->lose(trimmed(PQerrorMessage(self->conn_)));
@@ -249,40 +259,46 @@ void async_conn_impl::start_query(
 
 void async_conn_impl::start_pipeline(
     std::vector<query> qs, asio::any_completion_handler<async_connection::pipeline_signature> h) {
-    asio::dispatch(strand_,
-                   [self = shared_from_this(), qs = std::move(qs), h = std::move(h)]() mutable {
-                       auto op = std::make_unique<operation>();
-                       op->what = kind::pipeline;
-                       op->expected = qs.size();
-                       op->pipeline_handler.emplace(std::move(h));
-                       auto deadline = self->query_timeout_.count() > 0
-                                           ? std::chrono::steady_clock::now() + self->query_timeout_
-                                           : no_deadline;
-                       if (!self->begin(std::move(op), deadline)) return;
-                       if (qs.empty()) return self->finish();
-                       if (PQenterPipelineMode(self->conn_) == 0)
-                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
-                       for (const auto& q : qs)
-                           if (!self->send(q))
-                               return self->lose(trimmed(PQerrorMessage(self->conn_)));
-                       if (PQpipelineSync(self->conn_) == 0)
-                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
-                       self->flush_step();
-                   });
+    const bool claimed = !busy_.exchange(true);
+    asio::dispatch(strand_, [self = shared_from_this(), qs = std::move(qs), h = std::move(h),
+                             claimed]() mutable {
+        auto op = std::make_unique<operation>();
+        op->what = kind::pipeline;
+        op->expected = qs.size();
+        op->pipeline_handler.emplace(std::move(h));
+        auto deadline = self->query_timeout_.count() > 0
+                            ? std::chrono::steady_clock::now() + self->query_timeout_
+                            : no_deadline;
+        if (!self->begin(std::move(op), deadline, claimed)) return;
+        if (qs.empty()) return self->finish();
+        if (PQenterPipelineMode(self->conn_) == 0)
+            return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        for (const auto& q : qs)
+            if (!self->send(q)) return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        if (PQpipelineSync(self->conn_) == 0)
+            return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        self->flush_step();
+    });
 }
 
 void async_conn_impl::start_ping(steady_time deadline, std::function<void(error_code)> done) {
-    asio::dispatch(strand_,
-                   [self = shared_from_this(), deadline, done = std::move(done)]() mutable {
-                       auto op = std::make_unique<operation>();
-                       op->what = kind::ping;
-                       op->ping_handler = std::move(done);
-                       if (!self->begin(std::move(op), deadline)) return;
-                       // An empty query: one round trip, nothing parsed or planned on the server.
-                       if (!self->send(query{""}))
-                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
-                       self->flush_step();
-                   });
+    // An empty query: one round trip, nothing parsed or planned on the server.
+    start_command("", deadline, std::move(done));
+}
+
+void async_conn_impl::start_command(std::string sql, steady_time deadline,
+                                    std::function<void(error_code)> done) {
+    const bool claimed = !busy_.exchange(true);
+    asio::dispatch(strand_, [self = shared_from_this(), sql = std::move(sql), deadline,
+                             done = std::move(done), claimed]() mutable {
+        auto op = std::make_unique<operation>();
+        op->what = kind::ping;
+        op->ping_handler = std::move(done);
+        if (!self->begin(std::move(op), deadline, claimed)) return;
+        if (!self->send(query{std::move(sql)}))
+            return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        self->flush_step();
+    });
 }
 
 void async_conn_impl::flush_step() {
@@ -313,8 +329,26 @@ void async_conn_impl::flush_step() {
 
 void async_conn_impl::read_step() {
     if (PQconsumeInput(conn_) == 0) return lose(trimmed(PQerrorMessage(conn_)));
-    while (PQisBusy(conn_) == 0) {
+    for (;;) {
+        if (copy_out_) {
+            // The data of a refused COPY TO STDOUT: read and dropped, without spinning.
+            char* row = nullptr;
+            int n = 0;
+            while ((n = PQgetCopyData(conn_, &row, 1)) > 0) PQfreemem(row);
+            if (n == 0) return wait_readable();
+            if (n == -2) return lose(trimmed(PQerrorMessage(conn_)));
+            copy_out_ = false;  // over: the statement's own result follows
+        }
+        if (PQisBusy(conn_) != 0) break;
         PGresult* r = PQgetResult(conn_);
+        if (r != nullptr) {
+            const auto status = PQresultStatus(r);
+            if (status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
+                PQclear(r);
+                if (refuse_copy(status)) continue;
+                return;
+            }
+        }
         if (op_->what == kind::pipeline) {
             if (r == nullptr) {
                 if (op_->index < op_->expected) {
@@ -338,6 +372,28 @@ void async_conn_impl::read_step() {
     wait_readable();
 }
 
+bool async_conn_impl::refuse_copy(ExecStatusType status) {
+    if (status == PGRES_COPY_BOTH) {
+        lose("COPY BOTH (replication) is not supported by async_query / async_pipeline");
+        return false;
+    }
+    const bool out = status == PGRES_COPY_OUT;
+    store(make_error_data("0A000", std::string(out ? "COPY ... TO STDOUT" : "COPY ... FROM STDIN") +
+                                       " is not supported by async_query / async_pipeline: "
+                                       "use a sync lease (pqxx::stream_from / stream_to)"));
+    if (out) {
+        copy_out_ = true;
+        return true;
+    }
+    // End the COPY with an error: the server aborts the statement and answers as usual.
+    if (PQputCopyEnd(conn_, "refused by connmgr: COPY FROM STDIN through async_query") < 0) {
+        lose(trimmed(PQerrorMessage(conn_)));
+        return false;
+    }
+    flush_step();
+    return false;
+}
+
 void async_conn_impl::wait_readable() {
     waits_ = 1;
     sock_.async_wait(asio::posix::stream_descriptor::wait_read,
@@ -349,8 +405,9 @@ void async_conn_impl::wait_readable() {
                      });
 }
 
-void async_conn_impl::store(PGresult* r) {
-    auto d = make_result_data(r);
+void async_conn_impl::store(PGresult* r) { store(make_result_data(r)); }
+
+void async_conn_impl::store(std::shared_ptr<result_data> d) {
     if (op_->what == kind::pipeline) {
         if (op_->results.size() <= op_->index) op_->results.resize(op_->index + 1);
         auto& slot = op_->results[op_->index];
@@ -401,6 +458,7 @@ void async_conn_impl::finish() {
     }
     ++op_id_;
     timer_.cancel();
+    copy_out_ = false;
     busy_ = false;
     std::unique_ptr<operation> done = std::move(op_);
     operation& op = *done;

@@ -46,6 +46,14 @@ void async_driver::async_ping(connection& c, steady_time deadline, ping_handler 
     c.impl().start_ping(deadline, std::move(handler));
 }
 
+bool async_driver::needs_restore(connection& c) const noexcept { return c.impl().in_transaction(); }
+
+void async_driver::async_restore(connection& c, steady_time deadline, ping_handler handler) const {
+    // Left inside a transaction (BEGIN without COMMIT, or a failed one): roll it back, as the
+    // sync driver does; reset() then checks the connection is idle.
+    c.impl().start_command("ROLLBACK", deadline, std::move(handler));
+}
+
 bool async_driver::reset(connection& c) const noexcept { return c.is_idle(); }
 
 bool async_driver::is_broken(connection& c) const noexcept { return c.is_broken(); }

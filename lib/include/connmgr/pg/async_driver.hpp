@@ -44,6 +44,9 @@ public:
     void async_connect(boost::asio::any_io_executor ex, steady_time deadline,
                        connect_handler<connection> handler) const;
     void async_ping(connection& c, steady_time deadline, ping_handler handler) const;
+    /// A transaction left open (or failed) by the borrower: async_restore rolls it back.
+    bool needs_restore(connection& c) const noexcept;
+    void async_restore(connection& c, steady_time deadline, ping_handler handler) const;
     bool reset(connection& c) const noexcept;
     bool is_broken(connection& c) const noexcept;
     void close(connection& c) const noexcept;
@@ -56,5 +59,6 @@ private:
 };
 
 static_assert(connmgr::async_driver<async_driver>);
+static_assert(connmgr::async_restorable<async_driver>);
 
 }  // namespace connmgr::pg
