@@ -10,6 +10,7 @@
 #include <connmgr/error.hpp>
 #include <connmgr/pg/async_driver.hpp>
 #include <connmgr/pg/pg_client.hpp>
+#include <connmgr/pg/sync_driver.hpp>
 #include <connmgr/redis/async_driver.hpp>
 #include <connmgr/url.hpp>
 
@@ -212,6 +213,81 @@ TEST_P(PgClean, AsyncLeaseReturnedInAFailedTransactionIsRolledBack) {
     ASSERT_FALSE(ec) << r.error_message();
     EXPECT_EQ(r.value().as<int>(), 15);
     EXPECT_EQ(pools_->async()->stats().created_total, 1u);
+}
+
+// ---- connect errors -------------------------------------------------------------------------
+
+constexpr const char* wrong_secret = "wrong-Pa55word-xyz";
+
+conn_params with(conn_params params, const std::string& key, const std::string& value) {
+    for (auto& [k, v] : params)
+        if (k == key) {
+            v = value;
+            return params;
+        }
+    params.emplace_back(key, value);
+    return params;
+}
+
+struct connect_answer {
+    bool connected{false};
+    std::string message;
+    connect_failure failure{connect_failure::transient};
+};
+
+/// The sync and the async driver's answers for the same parameters.
+std::vector<connect_answer> connect_both(const conn_params& params, const std::string& name,
+                                         bool pgbouncer, asio::io_context& ioc) {
+    std::vector<connect_answer> out;
+    const pool_options o{.connect_timeout = 3s};
+    sync_driver sd(params, name, o, pgbouncer);
+    auto s = sd.connect(clock::now() + 3s);
+    out.push_back({s.connection != nullptr, s.message, s.failure});
+    async_driver ad(params, name, o, pgbouncer);
+    std::promise<connect_answer> p;
+    ad.async_connect(ioc.get_executor(), clock::now() + 3s,
+                     [&](connect_outcome<async_connection> a) {
+                         p.set_value({a.connection != nullptr, a.message, a.failure});
+                     });
+    out.push_back(p.get_future().get());
+    return out;
+}
+
+TEST_P(PgClean, WrongPasswordIsPermanentWithTheServersWords) {
+    auto params = with(parse_params(url_), "password", wrong_secret);
+    for (const auto& a : connect_both(params, name_, GetParam().pgbouncer, ioc_)) {
+        EXPECT_FALSE(a.connected);
+        EXPECT_EQ(a.failure, connect_failure::permanent) << a.message;
+        // PostgreSQL: "password authentication failed"; PgBouncer: "SASL authentication failed".
+        EXPECT_NE(a.message.find("authentication failed"), std::string::npos) << a.message;
+        EXPECT_EQ(a.message.find(wrong_secret), std::string::npos) << a.message;
+    }
+}
+
+TEST_P(PgClean, UnknownDatabaseIsPermanentWithTheServersWords) {
+    auto params = with(parse_params(url_), "dbname", "connmgr_no_such_db");
+    for (const auto& a : connect_both(params, name_, GetParam().pgbouncer, ioc_)) {
+        EXPECT_FALSE(a.connected);
+        EXPECT_EQ(a.failure, connect_failure::permanent) << a.message;
+        EXPECT_NE(a.message.find("connmgr_no_such_db"), std::string::npos) << a.message;
+    }
+}
+
+TEST_P(PgClean, UnknownRoleIsPermanent) {
+    auto params = with(parse_params(url_), "user", "connmgr_no_such_role");
+    for (const auto& a : connect_both(params, name_, GetParam().pgbouncer, ioc_)) {
+        EXPECT_FALSE(a.connected);
+        EXPECT_EQ(a.failure, connect_failure::permanent) << a.message;
+        EXPECT_EQ(a.message.find("connmgr-secret"), std::string::npos) << a.message;
+    }
+}
+
+TEST_P(PgClean, RefusedConnectionIsTransient) {
+    auto params = with(parse_params(url_), "port", "1");
+    for (const auto& a : connect_both(params, name_, GetParam().pgbouncer, ioc_)) {
+        EXPECT_FALSE(a.connected);
+        EXPECT_EQ(a.failure, connect_failure::transient) << a.message;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, PgClean, testing::ValuesIn(targets), print_target);

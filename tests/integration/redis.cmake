@@ -14,3 +14,8 @@ connmgr_test(redis_session_test LABEL integration
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/redis_session_test.cpp
   LIBS connmgr_redis connmgr_core
   LOCK redis-restart)
+# One case lowers maxclients of the password server: under the same lock as the others.
+connmgr_test(redis_connect_test LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/redis_connect_test.cpp
+  LIBS connmgr_redis connmgr_core
+  LOCK redis-restart)

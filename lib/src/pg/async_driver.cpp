@@ -2,6 +2,7 @@
 #include <connmgr/pg/async_driver.hpp>
 
 #include "async_conn_impl.hpp"
+#include "connect_failure.hpp"
 #include "conninfo.hpp"
 
 namespace connmgr::pg {
@@ -35,6 +36,7 @@ void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time de
                                 out.error = ec ? ec : make_error_code(errc::connect_failed);
                                 out.message =
                                     "PostgreSQL connect to '" + name + "' failed: " + message;
+                                out.failure = detail::classify_connect_error(message);
                             } else {
                                 out.connection = std::make_unique<connection>(std::move(conn));
                             }

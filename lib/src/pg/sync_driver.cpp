@@ -1,6 +1,7 @@
 #include <connmgr/error.hpp>
 #include <connmgr/pg/sync_driver.hpp>
 
+#include "connect_failure.hpp"
 #include "conninfo.hpp"
 
 #include <libpq-fe.h>
@@ -100,6 +101,7 @@ connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadli
         // libpq's messages name host and user but never the password.
         out.error = make_error_code(errc::connect_failed);
         out.message = "PostgreSQL connect to '" + name_ + "' failed: " + trimmed(e.what());
+        out.failure = detail::classify_connect_error(out.message);
     }
     return out;
 }

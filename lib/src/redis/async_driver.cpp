@@ -63,7 +63,7 @@ void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time de
                 handler({nullptr, make_error_code(errc::connect_failed),
                          "cannot connect to " + display});
             } else if (r.ec) {
-                handler({nullptr, r.ec, std::move(r.message)});
+                handler({nullptr, r.ec, std::move(r.message), r.failure});
             } else {
                 handler({std::make_unique<async_connection>(std::move(c)), {}, {}});
             }

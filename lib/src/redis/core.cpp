@@ -417,6 +417,29 @@ bool is_ip_address(const std::string& host) {
     return !ec;
 }
 
+// An error reply during AUTH / SELECT / SETNAME: wrong credentials, a missing permission or
+// database index are not fixed by retrying; a full server is a limit, not an outage.
+connect_failure handshake_failure(const reply& r) {
+    const std::string text = r.str();
+    if (text.find("max number of clients reached") != std::string::npos)
+        return connect_failure::server_full;
+    const auto prefix = r.error_code();
+    if (prefix == "WRONGPASS" || prefix == "NOPERM" || prefix == "NOAUTH")
+        return connect_failure::permanent;
+    if (text.find("DB index") != std::string::npos || text.find("AUTH") != std::string::npos ||
+        text.find("password") != std::string::npos)
+        return connect_failure::permanent;
+    return connect_failure::transient;  // LOADING, MASTERDOWN, BUSY ...
+}
+
+connect_failure tls_failure(const error_code& ec) {
+    const std::string text = ec.message();
+    const bool verification = text.find("certificate verify failed") != std::string::npos ||
+                              text.find("unknown ca") != std::string::npos ||
+                              text.find("bad certificate") != std::string::npos;
+    return verification ? connect_failure::permanent : connect_failure::transient;
+}
+
 struct connect_watch {
     bool timed_out{false};
     bool done{false};
@@ -438,14 +461,16 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
         self->close();
     });
     const auto tok = asio::as_tuple(asio::use_awaitable);
-    auto failed = [&](const std::string& what, const std::string& why) {
+    auto failed = [&](const std::string& what, const std::string& why,
+                      connect_failure kind = connect_failure::transient) {
         watch->done = true;
         timer.cancel();
         self->close();
         self->failure_ = what;
         return connect_result{make_error_code(errc::connect_failed),
                               "cannot connect to " + p.display + ": " + what + ": " +
-                                  (watch->timed_out ? "timed out" : why)};
+                                  (watch->timed_out ? "timed out" : why),
+                              watch->timed_out ? connect_failure::transient : kind};
     };
 
     try {
@@ -479,7 +504,8 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
                     self->tls_->set_verify_callback(asio::ssl::host_name_verification(ep.host));
                 auto [hec] =
                     co_await self->tls_->async_handshake(asio::ssl::stream_base::client, tok);
-                if (hec || watch->timed_out) co_return failed("TLS handshake", hec.message());
+                if (hec || watch->timed_out)
+                    co_return failed("TLS handshake", hec.message(), tls_failure(hec));
             }
         }
 
@@ -491,11 +517,16 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
                                 pipeline_handler(std::move(handler)));
                 },
                 tok, self, std::string_view(hello.payload()), hello.size());
-        if (xec || watch->timed_out) co_return failed("handshake", self->failure_);
         for (std::size_t i = 0; i < replies.size(); ++i) {
             // Server error texts never echo the password ("WRONGPASS invalid username-...").
             if (replies[i].is_error())
-                co_return failed(handshake_step(p, i) + " failed", replies[i].str());
+                co_return failed(handshake_step(p, i) + " failed", replies[i].str(),
+                                 handshake_failure(replies[i]));
+        }
+        // After the error replies: a server at maxclients answers once, then hangs up.
+        if (xec || watch->timed_out) {
+            const std::string why = self->failure_;
+            co_return failed("handshake", why);
         }
         watch->done = true;
         timer.cancel();

@@ -49,6 +49,7 @@ std::shared_ptr<const connect_params> make_params(const redis_endpoint& endpoint
 struct connect_result {
     error_code ec;
     std::string message;
+    connect_failure failure{connect_failure::transient};
 };
 
 inline constexpr steady_time no_deadline = steady_time::max();

@@ -164,7 +164,7 @@ connect_outcome<sync_connection> sync_driver::connect(steady_time deadline) {
                                   }
                               });
         state->io.run();
-        if (result.ec) return {nullptr, result.ec, std::move(result.message)};
+        if (result.ec) return {nullptr, result.ec, std::move(result.message), result.failure};
         return {std::make_unique<sync_connection>(std::move(state)), {}, {}};
     } catch (const std::exception& e) {
         return {nullptr, make_error_code(errc::connect_failed),
