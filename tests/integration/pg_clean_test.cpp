@@ -3,6 +3,7 @@
 // is rolled back and kept, directly and through PgBouncer.
 #include <gtest/gtest.h>
 
+#include "manager_support.hpp"
 #include "pg_test_env.hpp"
 #include "redis_test_env.hpp"
 
@@ -213,6 +214,46 @@ TEST_P(PgClean, AsyncLeaseReturnedInAFailedTransactionIsRolledBack) {
     ASSERT_FALSE(ec) << r.error_message();
     EXPECT_EQ(r.value().as<int>(), 15);
     EXPECT_EQ(pools_->async()->stats().created_total, 1u);
+}
+
+// ---- the descriptor of a dead connection ------------------------------------------------------
+
+std::unique_ptr<async_connection> connect_on(asio::io_context& ioc, const async_driver& d) {
+    std::promise<connect_outcome<async_connection>> p;
+    d.async_connect(ioc.get_executor(), clock::now() + 5s,
+                    [&](connect_outcome<async_connection> o) { p.set_value(std::move(o)); });
+    auto o = p.get_future().get();
+    EXPECT_TRUE(o.connection) << o.message;
+    return std::move(o.connection);
+}
+
+// libpq closes its socket when it reads the server's goodbye; the next connection then gets
+// that descriptor number. Releasing the dead connection afterwards must not take the new
+// connection's reactor registration with it.
+TEST_P(PgClean, ReleasingADeadConnectionLeavesTheOneReusingItsDescriptorWorking) {
+    if (GetParam().pgbouncer) GTEST_SKIP() << "terminates a backend: direct only";
+    async_driver d(parse_params(url_), name_, {}, false);
+    auto dead = connect_on(ioc_, d);
+    ASSERT_TRUE(dead);
+    observer obs;
+    ASSERT_TRUE(obs.terminate(dead->backend_pid()));
+    // Reading the goodbye makes libpq close its descriptor (the lease is still held).
+    ASSERT_TRUE(connmgr::test::eventually([&] { return d.is_broken(*dead); }));
+    std::vector<std::unique_ptr<async_connection>> fresh;
+    for (int i = 0; i < 3; ++i) {  // one of them gets the freed number
+        fresh.push_back(connect_on(ioc_, d));
+        ASSERT_TRUE(fresh.back());
+    }
+    d.close(*dead);  // the pool's close of a returned broken connection
+    dead.reset();
+    for (auto& c : fresh) {
+        for (int q = 0; q < 3; ++q) {
+            auto [ec, r] = run(c->async_query("SELECT $1::int", q));
+            ASSERT_FALSE(ec) << r.error_message();
+            EXPECT_EQ(r.value().as<int>(), q);
+        }
+        d.close(*c);
+    }
 }
 
 // ---- connect errors -------------------------------------------------------------------------

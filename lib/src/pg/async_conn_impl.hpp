@@ -52,7 +52,7 @@ public:
     bool is_idle() const noexcept;
     int backend_pid() const noexcept;
     void mark_broken() noexcept { broken_ = true; }
-    /// Releases the socket from Asio, then PQfinish. Idempotent.
+    /// PQfinish, then closes Asio's duplicate of the socket. Idempotent.
     void close() noexcept;
 
 private:
@@ -94,7 +94,7 @@ private:
     void cancel_finished();
     void finish();
     bool assign_socket() noexcept;
-    void release_socket() noexcept;
+    void drop_socket() noexcept;
 
     boost::asio::strand<boost::asio::any_io_executor> strand_;
     boost::asio::posix::stream_descriptor sock_;

@@ -6,7 +6,9 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <utility>
 
@@ -52,25 +54,36 @@ async_conn_impl::async_conn_impl(asio::any_io_executor ex, std::chrono::millisec
 async_conn_impl::~async_conn_impl() { close(); }
 
 bool async_conn_impl::assign_socket() noexcept {
-    release_socket();
-    int fd = PQsocket(conn_);
+    drop_socket();
+    const int fd = PQsocket(conn_);
     if (fd < 0) return false;
+    // Asio waits on a duplicate that it owns, never on libpq's descriptor: libpq closes its own
+    // on EOF (inside PQconsumeInput) or between connect attempts, and the number can then go
+    // to another connection at once; deregistering it later would remove that connection's
+    // registration from the reactor and its waits would never complete. The duplicate keeps
+    // its number until this connection closes it.
+    const int mine = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (mine < 0) return false;
     error_code ec;
-    sock_.assign(fd, ec);
-    return !ec;
+    sock_.assign(mine, ec);
+    if (ec) {
+        ::close(mine);
+        return false;
+    }
+    return true;
 }
 
-void async_conn_impl::release_socket() noexcept {
-    // libpq owns the descriptor: give it back to libpq without closing it.
-    if (sock_.is_open()) sock_.release();
+void async_conn_impl::drop_socket() noexcept {
+    error_code ignored;
+    if (sock_.is_open()) sock_.close(ignored);
 }
 
 void async_conn_impl::close() noexcept {
     if (conn_ == nullptr) return;
     ++op_id_;
     timer_.cancel();
-    release_socket();
-    PQfinish(conn_);
+    PQfinish(conn_);  // sends Terminate; the server sees the end once our duplicate closes too
+    drop_socket();
     conn_ = nullptr;
     broken_ = true;
 }
