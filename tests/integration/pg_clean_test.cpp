@@ -331,6 +331,32 @@ TEST_P(PgClean, RefusedConnectionIsTransient) {
     }
 }
 
+// ---- host names ---------------------------------------------------------------------------
+
+TEST_P(PgClean, AsyncConnectResolvesHostNamesItself) {
+    // "localhost" may resolve to ::1 first while the server listens on 127.0.0.1 only: every
+    // address is tried, as libpq does with a name.
+    async_driver d(with(parse_params(url_), "host", "localhost"), name_, {}, GetParam().pgbouncer);
+    auto c = connect_on(ioc_, d);
+    ASSERT_TRUE(c);
+    auto [ec, r] = run(c->async_query("SELECT 16"));
+    ASSERT_FALSE(ec) << r.error_message();
+    EXPECT_EQ(r.value().as<int>(), 16);
+    d.close(*c);
+}
+
+TEST_P(PgClean, AsyncConnectToAnUnknownHostNameSaysWhich) {
+    async_driver d(with(parse_params(url_), "host", "connmgr-no-such-host.invalid"), name_, {},
+                   GetParam().pgbouncer);
+    std::promise<connect_outcome<async_connection>> p;
+    d.async_connect(ioc_.get_executor(), clock::now() + 5s,
+                    [&](connect_outcome<async_connection> o) { p.set_value(std::move(o)); });
+    auto o = p.get_future().get();
+    EXPECT_FALSE(o.connection);
+    EXPECT_EQ(o.error, errc::connect_failed);
+    EXPECT_NE(o.message.find("connmgr-no-such-host.invalid"), std::string::npos) << o.message;
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, PgClean, testing::ValuesIn(targets), print_target);
 
 }  // namespace
