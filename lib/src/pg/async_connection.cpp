@@ -29,10 +29,6 @@ std::string trimmed(const char* text) {
 
 constexpr steady_time no_deadline = steady_time::max();
 
-// How long a statement past query_timeout may take to answer its cancel request before the
-// connection is closed: query_timeout + this stays under query_timeout + 1 s.
-constexpr std::chrono::milliseconds cancel_grace{800};
-
 // Runs a completion handler on its own executor (the coroutine's, for awaitables), or on the
 // connection's strand when it has none.
 template <class Handler, class Fallback, class... Args>

@@ -13,10 +13,15 @@
 #include <libpq-fe.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 
 namespace connmgr::pg::detail {
+
+/// How long a statement past query_timeout may take to answer its cancel request before the
+/// connection is closed: query_timeout + this (+ a watchdog tick) stays under query_timeout + 1 s.
+inline constexpr std::chrono::milliseconds cancel_grace{700};
 
 /// Where to send a CancelRequest for one connection, and its key.
 struct cancel_target {

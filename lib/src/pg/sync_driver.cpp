@@ -1,8 +1,10 @@
 #include <connmgr/error.hpp>
 #include <connmgr/pg/sync_driver.hpp>
 
+#include "cancel.hpp"
 #include "connect_failure.hpp"
 #include "conninfo.hpp"
+#include "sync_watchdog.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -96,6 +98,13 @@ connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadli
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
         c->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+        // The client-side query_timeout (statement_timeout alone misses a frozen server and
+        // does not apply through PgBouncer).
+        if (options_.query_timeout.count() > 0) {
+            PGconn* conn = raw(*c);
+            detail::sync_watchdog::instance().watch(c.get(), conn, detail::cancel_target_of(conn),
+                                                    options_.query_timeout);
+        }
         out.connection = std::move(c);
     } catch (const std::exception& e) {
         // libpq's messages name host and user but never the password.
@@ -133,6 +142,8 @@ bool sync_driver::reset(connection& c) const noexcept {
 bool sync_driver::is_broken(connection& c) const noexcept {
     PGconn* conn = raw(c);
     if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return true;
+    if (options_.query_timeout.count() > 0 && detail::sync_watchdog::instance().timed_out(&c))
+        return true;
     // An idle connection receives nothing but the server's goodbye (or a rare notice): if the
     // socket is readable, read it now so a terminated backend is noticed before reuse.
     pollfd p{PQsocket(conn), POLLIN, 0};
@@ -141,6 +152,9 @@ bool sync_driver::is_broken(connection& c) const noexcept {
     return false;
 }
 
-void sync_driver::close(connection& c) const noexcept { c.disconnect(); }
+void sync_driver::close(connection& c) const noexcept {
+    if (options_.query_timeout.count() > 0) detail::sync_watchdog::instance().forget(&c);
+    c.disconnect();
+}
 
 }  // namespace connmgr::pg
