@@ -33,6 +33,7 @@ struct libpq15_cancel_head {
 };
 
 constexpr std::uint32_t cancel_request_code = (1234U << 16) | 5678U;
+constexpr std::chrono::seconds linger{30};
 
 class cancel_op : public std::enable_shared_from_this<cancel_op> {
 public:
@@ -47,7 +48,7 @@ public:
         auto self = shared_from_this();
         timer_.expires_at(deadline);
         timer_.async_wait([self](error_code ec) {
-            if (!ec) self->finish(false);
+            if (!ec) self->give_up();
         });
         const asio::generic::stream_protocol::endpoint to(&target_.address, target_.address_size);
         error_code ec;
@@ -73,14 +74,30 @@ private:
         });
     }
 
-    void finish(bool answered) {
+    // The caller stops waiting at its deadline, but the request's socket stays open until the
+    // server (or PgBouncer) closes it, up to `linger`: PgBouncer 1.18 hands the slot of a
+    // cancel client that left early to the next client and then sends that one "FATAL:
+    // successfully sent cancel request" (seen here after a frozen server came back).
+    void give_up() {
+        report(false);
+        timer_.expires_after(linger);
+        timer_.async_wait([self = shared_from_this()](error_code ec) {
+            if (!ec) self->finish(false);
+        });
+    }
+
+    void report(bool answered) {
         if (!done_) return;
         auto done = std::move(done_);
         done_ = nullptr;
+        done(answered);
+    }
+
+    void finish(bool answered) {
+        report(answered);
         timer_.cancel();
         error_code ignored;
         socket_.close(ignored);
-        done(answered);
     }
 
     cancel_target target_;
