@@ -22,7 +22,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <pqxx/pqxx>
+
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -216,6 +220,38 @@ TEST_P(PgClean, AsyncLeaseReturnedInAFailedTransactionIsRolledBack) {
     EXPECT_EQ(pools_->async()->stats().created_total, 1u);
 }
 
+TEST_P(PgClean, ResetQueryRunsOnEveryReturn) {
+    if (GetParam().pgbouncer) GTEST_SKIP() << "reset_query is refused in pgbouncer mode";
+    auto db = make_client({.reset_query = "DISCARD ALL"});
+    const std::string mark = "SELECT coalesce(current_setting('connmgr.mark', true), '')";
+    int pid = 0;
+    {
+        auto l = db.acquire();  // sync
+        pqxx::nontransaction tx{*l};
+        pid = tx.exec("SELECT pg_backend_pid()")[0][0].as<int>();
+        tx.exec("SET connmgr.mark = 'sync-session'");
+    }
+    {
+        auto l = db.acquire();
+        pqxx::nontransaction tx{*l};
+        EXPECT_EQ(tx.exec("SELECT pg_backend_pid()")[0][0].as<int>(), pid);
+        EXPECT_EQ(tx.exec(mark)[0][0].as<std::string>(), "");
+    }
+    {
+        auto [ec, l] = run<lease<async_driver>>(db.async_acquire());
+        ASSERT_FALSE(ec) << ec.message();
+        pid = l->backend_pid();
+        auto [e1, r1] = run(l->async_query("SET connmgr.mark = 'async-session'"));
+        ASSERT_FALSE(e1) << r1.error_message();
+    }
+    auto [ec, l] = run<lease<async_driver>>(db.async_acquire());
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(l->backend_pid(), pid);
+    auto [e2, r2] = run(l->async_query(mark));
+    ASSERT_FALSE(e2) << r2.error_message();
+    EXPECT_EQ(r2.value().as<std::string>(), "");
+}
+
 // ---- the descriptor of a dead connection ------------------------------------------------------
 
 std::unique_ptr<async_connection> connect_on(asio::io_context& ioc, const async_driver& d) {
@@ -329,6 +365,49 @@ TEST_P(PgClean, RefusedConnectionIsTransient) {
         EXPECT_FALSE(a.connected);
         EXPECT_EQ(a.failure, connect_failure::transient) << a.message;
     }
+}
+
+// `connmgr check` prints what the driver's connect said: the server's own words.
+TEST_P(PgClean, CheckCommandShowsTheServersWordsAndNoPassword) {
+#ifndef CONNMGR_CLI_PATH
+    GTEST_SKIP() << "built without the CLI";
+#else
+    if (GetParam().pgbouncer) GTEST_SKIP() << "one run is enough";
+    const auto at = url_.find('@');
+    const auto colon = url_.rfind(':', at);
+    ASSERT_NE(at, std::string::npos);
+    const std::string bad_password = url_.substr(0, colon + 1) + wrong_secret + url_.substr(at);
+    const std::string no_db = url_.substr(0, url_.rfind('/')) + "/connmgr_no_such_db";
+    std::string yaml =
+        "databases:\n  badpw: {url: \"" + bad_password + "\"}\n  nodb: {url: \"" + no_db + "\"}\n";
+    if (auto redis = env("CONNMGR_TEST_REDIS_AUTH_URL")) {
+        const auto rat = redis->find('@');
+        yaml += "  badacl: {url: \"redis://nobody-" + std::to_string(::getpid()) + ":" +
+                wrong_secret + redis->substr(rat) + "\"}\n";
+    }
+    const std::string file = "/tmp/connmgr-check-" + name_ + ".yaml";
+    {
+        std::ofstream out(file);
+        out << yaml;
+    }
+    std::string output;
+    if (FILE* p = ::popen(
+            (std::string(CONNMGR_CLI_PATH) + " --config " + file + " check 2>&1").c_str(), "r")) {
+        char buf[4096];
+        std::size_t n = 0;
+        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
+        ::pclose(p);
+    }
+    std::remove(file.c_str());
+    EXPECT_NE(output.find("password authentication failed"), std::string::npos) << output;
+    EXPECT_NE(output.find("database \"connmgr_no_such_db\" does not exist"), std::string::npos)
+        << output;
+    if (env("CONNMGR_TEST_REDIS_AUTH_URL")) {
+        EXPECT_NE(output.find("WRONGPASS"), std::string::npos) << output;
+    }
+    EXPECT_EQ(output.find(wrong_secret), std::string::npos) << output;
+    EXPECT_EQ(output.find("connmgr-secret"), std::string::npos) << output;
+#endif
 }
 
 // ---- host names ---------------------------------------------------------------------------

@@ -300,7 +300,7 @@ namespace {
 using detail::config_node;
 using detail::fail_at;
 
-enum class leaf { none, size, count, duration, boolean, url };
+enum class leaf { none, size, count, duration, boolean, url, text };
 
 struct schema {
     leaf type{leaf::none};  // none = a map
@@ -313,6 +313,7 @@ const schema s_count{leaf::count, {}, nullptr};
 const schema s_duration{leaf::duration, {}, nullptr};
 const schema s_bool{leaf::boolean, {}, nullptr};
 const schema s_url{leaf::url, {}, nullptr};
+const schema s_text{leaf::text, {}, nullptr};
 
 const schema s_keepalive{
     leaf::none, {{"idle", &s_duration}, {"interval", &s_duration}, {"count", &s_count}}, nullptr};
@@ -330,7 +331,8 @@ schema_keys pool_keys() {
             {"idle_timeout", &s_duration},
             {"health_check_interval", &s_duration},
             {"leak_threshold", &s_duration},
-            {"keepalive", &s_keepalive}};
+            {"keepalive", &s_keepalive},
+            {"reset_query", &s_text}};
 }
 
 const schema s_pool{leaf::none, pool_keys(), nullptr};
@@ -381,6 +383,7 @@ std::string_view type_name(leaf t) {
         case leaf::duration: return "a duration (250ms, 30s, 5m, 1h)";
         case leaf::boolean: return "true or false";
         case leaf::url: return "a URL string";
+        case leaf::text: return "a string";
         case leaf::none: return "a map";
     }
     return "a value";
@@ -452,6 +455,7 @@ void check(const config_node& n, const schema& s) {
             case leaf::duration: to_duration(n); break;
             case leaf::boolean: to_bool(n); break;
             case leaf::url: to_url(n); break;
+            case leaf::text:
             case leaf::none: break;
         }
         return;
@@ -532,6 +536,7 @@ const std::vector<field<pool_options>>& pool_fields() {
                  [](P& o, const config_node& n) {
                      o.keepalive.count = static_cast<unsigned>(to_unsigned(n, UINT_MAX));
                  }},
+        field<P>{"reset_query", [](P& o, const config_node& n) { o.reset_query = n.value; }},
     };
     return fields;
 }
@@ -686,6 +691,7 @@ loaded_config load_config_with_origins(const std::vector<std::string>& files, co
             database_config db;
             db.name = name;
             db.url = to_url(*url_node);
+            std::map<std::string, const config_node*, std::less<>> reset_query_setters;
             origins[base + ".url"] = url_node->origin();
             origins[base + ".backend"] = url_node->origin();
             const config_node* backend_node = section(backends, to_string(db.url.kind()));
@@ -700,6 +706,7 @@ loaded_config load_config_with_origins(const std::vector<std::string>& files, co
                 const std::string resolved = base + ".pool." + flavour;
                 auto setters = resolve(pool, pool_fields(), layers, resolved, origins);
                 check_pool_at(pool, setters, resolved, node);
+                reset_query_setters[flavour] = setters.at("reset_query");
             }
             std::vector<const config_node*> layers;
             for (const auto* s : sections) layers.push_back(retry_layer(s));
@@ -728,6 +735,22 @@ loaded_config load_config_with_origins(const std::vector<std::string>& files, co
             }
             if (db.pgbouncer && db.kind() != backend::postgres)
                 fail_at(*find(&node, "pgbouncer"), "pgbouncer applies to PostgreSQL URLs only");
+            for (const char* flavour : {"sync", "async"}) {
+                const auto& pool =
+                    std::string_view(flavour) == "sync" ? db.sync_pool : db.async_pool;
+                const config_node* set_at = reset_query_setters[flavour];
+                if (pool.reset_query.empty() || set_at == nullptr) continue;
+                if (db.kind() != backend::postgres)
+                    fail_at(*set_at, "reset_query applies to PostgreSQL only (resolved for " +
+                                         base + ".pool." + flavour + ", a " +
+                                         std::string(to_string(db.kind())) + " database)");
+                if (db.pgbouncer)
+                    fail_at(*set_at,
+                            "reset_query is refused with pgbouncer: true (resolved for " + base +
+                                ".pool." + flavour +
+                                "): in transaction pooling it would reset a server connection "
+                                "that another client uses next");
+            }
 
             auto [it, inserted] = by_key.emplace(db.url.pool_key(), seen{name, url_node});
             if (!inserted) {

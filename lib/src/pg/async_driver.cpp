@@ -73,12 +73,22 @@ void async_driver::async_ping(connection& c, steady_time deadline, ping_handler 
     c.impl().start_ping(deadline, std::move(handler));
 }
 
-bool async_driver::needs_restore(connection& c) const noexcept { return c.impl().in_transaction(); }
+bool async_driver::needs_restore(connection& c) const noexcept {
+    return c.impl().in_transaction() || (!options_.reset_query.empty() && !pgbouncer_);
+}
 
 void async_driver::async_restore(connection& c, steady_time deadline, ping_handler handler) const {
     // Left inside a transaction (BEGIN without COMMIT, or a failed one): roll it back, as the
-    // sync driver does; reset() then checks the connection is idle.
-    c.impl().start_command("ROLLBACK", deadline, std::move(handler));
+    // sync driver does; then the configured reset_query. reset() checks the result is idle.
+    auto impl = c.impl().shared_from_this();
+    const bool rollback = impl->in_transaction();
+    const std::string reset = pgbouncer_ ? std::string() : options_.reset_query;
+    auto run_reset = [impl, reset, deadline, handler](boost::system::error_code ec) mutable {
+        if (ec || reset.empty()) return handler(ec);
+        impl->start_command(reset, deadline, std::move(handler));
+    };
+    if (!rollback) return run_reset({});
+    impl->start_command("ROLLBACK", deadline, std::move(run_reset));
 }
 
 bool async_driver::reset(connection& c) const noexcept { return c.is_idle(); }

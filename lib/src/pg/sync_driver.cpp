@@ -124,19 +124,24 @@ boost::system::error_code sync_driver::ping(connection& c, steady_time deadline)
 bool sync_driver::reset(connection& c) const noexcept {
     PGconn* conn = raw(c);
     if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return false;
+    auto bound = options_.connect_timeout.count() > 0 ? options_.connect_timeout
+                                                      : std::chrono::milliseconds(5'000);
     switch (PQtransactionStatus(conn)) {
-        case PQTRANS_IDLE: return true;
+        case PQTRANS_IDLE: break;
         case PQTRANS_INTRANS:
-        case PQTRANS_INERROR: {
+        case PQTRANS_INERROR:
             // Left inside a transaction (e.g. "BEGIN" on a nontransaction): roll back, bounded.
-            auto bound = options_.connect_timeout.count() > 0 ? options_.connect_timeout
-                                                              : std::chrono::milliseconds(5'000);
-            return run_until(conn, "ROLLBACK", std::chrono::steady_clock::now() + bound) &&
-                   PQtransactionStatus(conn) == PQTRANS_IDLE;
-        }
+            if (!run_until(conn, "ROLLBACK", std::chrono::steady_clock::now() + bound) ||
+                PQtransactionStatus(conn) != PQTRANS_IDLE)
+                return false;
+            break;
         default:  // a statement still running, or unknown: not worth rescuing
             return false;
     }
+    if (options_.reset_query.empty() || pgbouncer_) return true;
+    return run_until(conn, options_.reset_query.c_str(),
+                     std::chrono::steady_clock::now() + bound) &&
+           PQtransactionStatus(conn) == PQTRANS_IDLE;
 }
 
 bool sync_driver::is_broken(connection& c) const noexcept {

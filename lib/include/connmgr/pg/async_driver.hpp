@@ -47,7 +47,8 @@ public:
     void async_connect(boost::asio::any_io_executor ex, steady_time deadline,
                        connect_handler<connection> handler) const;
     void async_ping(connection& c, steady_time deadline, ping_handler handler) const;
-    /// A transaction left open (or failed) by the borrower: async_restore rolls it back.
+    /// A transaction left open (or failed) by the borrower, or a `reset_query` configured:
+    /// async_restore rolls back, then runs the reset_query (never in pgbouncer mode).
     bool needs_restore(connection& c) const noexcept;
     void async_restore(connection& c, steady_time deadline, ping_handler handler) const;
     bool reset(connection& c) const noexcept;

@@ -19,6 +19,9 @@
 /// is applied by the driver (the client-side timeout above still is): set it per role on the
 /// server (`ALTER ROLE ... SET statement_timeout`) or per transaction (`SET LOCAL`).
 ///
+/// On return (`reset()`), an open or failed transaction is rolled back and `reset_query`, when
+/// set, runs (e.g. `DISCARD ALL`; never in pgbouncer mode, which the configuration refuses).
+///
 /// libpqxx 6 silently reconnects a broken connection on next use; the driver turns that off so
 /// that a broken connection stays broken and the pool discards it.
 ///
