@@ -25,7 +25,12 @@ int on_libpq_event(PGEventId id, void* event, void* pass_through) {
             if (view.ok) (*holder)->sent_by_last_answer = view.bytes_sent;
             break;
         }
-        case PGEVT_CONNDESTROY: delete holder; break;
+        case PGEVT_CONNDESTROY:
+            // PQfinish, with or without the driver's close(): the duplicate must not keep the
+            // socket (and the server's session) open.
+            sync_watchdog::instance().forget((*holder)->key);
+            delete holder;
+            break;
         default: break;
     }
     return 1;
@@ -63,6 +68,7 @@ bool sync_watchdog::watch(const void* key, PGconn* conn, const cancel_target& ta
     if (!view.ok || query_timeout.count() <= 0) return false;
     auto seen = std::make_shared<watch_answers>();
     seen->sent_by_last_answer = view.bytes_sent;
+    seen->key = key;
     // Deleted by libpq's CONNDESTROY event (PQfinish), whenever that comes.
     auto* holder = new std::shared_ptr<watch_answers>(seen);
     if (PQregisterEventProc(conn, on_libpq_event, "connmgr-watchdog", holder) == 0) {

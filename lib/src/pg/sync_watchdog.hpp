@@ -39,6 +39,7 @@ namespace connmgr::pg::detail {
 /// the socket had sent when the last answer arrived.
 struct watch_answers {
     std::atomic<std::uint64_t> sent_by_last_answer{0};
+    const void* key{nullptr};  // forgotten when libpq destroys the connection
 };
 
 class sync_watchdog {
