@@ -45,6 +45,10 @@ struct freeze_case {
     bool async;
 };
 
+void PrintTo(const freeze_case& c, std::ostream* os) {
+    *os << c.server.label << (c.async ? " async" : " sync");
+}
+
 std::string print_case(const testing::TestParamInfo<freeze_case>& info) {
     return info.param.server.label + (info.param.async ? "_async" : "_sync");
 }
