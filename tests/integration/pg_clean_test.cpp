@@ -220,6 +220,24 @@ TEST_P(PgClean, AsyncLeaseReturnedInAFailedTransactionIsRolledBack) {
     EXPECT_EQ(pools_->async()->stats().created_total, 1u);
 }
 
+TEST_P(PgClean, AsyncLeaseReturnedMidRequestIsNeverHandedOut) {
+    auto db = make_client();
+    std::promise<error_code> abandoned;
+    {
+        auto [ec, l] = run<lease<async_driver>>(db.async_acquire());
+        ASSERT_FALSE(ec) << ec.message();
+        l->async_query("SELECT pg_sleep(0.3), 'abandoned'")(
+            [&](error_code e, result) { abandoned.set_value(e); });
+    }  // returned with its request in flight
+    auto [ec, r] = run(db.async_query("SELECT 'mine'"));
+    ASSERT_FALSE(ec) << r.error_message();
+    EXPECT_EQ(r.value().as<std::string>(), "mine");
+    auto f = abandoned.get_future();
+    ASSERT_EQ(f.wait_for(hang_guard), std::future_status::ready);
+    const auto e = f.get();
+    EXPECT_TRUE(!e || e == errc::connection_lost) << e.message();
+}
+
 TEST_P(PgClean, ResetQueryRunsOnEveryReturn) {
     if (GetParam().pgbouncer) GTEST_SKIP() << "reset_query is refused in pgbouncer mode";
     auto db = make_client({.reset_query = "DISCARD ALL"});

@@ -102,12 +102,12 @@ private:
     std::chrono::milliseconds query_timeout_;
     PGconn* conn_{nullptr};
     cancel_target cancel_target_;
-    bool broken_{false};
-    std::atomic<bool> busy_{false};  // claimed by the thread that starts an operation
-    bool copy_out_{false};           // draining the rows of a refused COPY TO STDOUT
-    std::uint64_t op_id_{0};         // timers of finished operations are ignored
-    int waits_{0};                   // readiness waits in flight (flush waits on read and write)
-    std::unique_ptr<operation> op_;  // the request in flight
+    std::atomic<bool> broken_{false};  // also set by threads that return or mark the lease
+    std::atomic<bool> busy_{false};    // claimed by the thread that starts an operation
+    bool copy_out_{false};             // draining the rows of a refused COPY TO STDOUT
+    std::uint64_t op_id_{0};           // timers of finished operations are ignored
+    int waits_{0};                     // readiness waits in flight (flush waits on read and write)
+    std::unique_ptr<operation> op_;    // the request in flight
     connect_done connect_done_;
     bool connect_timed_out_{false};
     // A cancel request is still on its way (bounded by its own deadline). The operation

@@ -75,6 +75,18 @@ void async_conn_impl::drop_socket() noexcept {
 }
 
 void async_conn_impl::close() noexcept {
+    // Returned (or destroyed) while a request is in flight on the strand: libpq's connection
+    // belongs to that request, so finish it there; it is broken from now on.
+    if (busy_ && !strand_.running_in_this_thread()) {
+        broken_ = true;
+        try {
+            asio::post(strand_, [weak = weak_from_this()] {
+                if (auto self = weak.lock()) self->close();
+            });
+            return;
+        } catch (...) {  // no memory for the hop: close here
+        }
+    }
     if (conn_ == nullptr) return;
     ++op_id_;
     timer_.cancel();

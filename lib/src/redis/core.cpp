@@ -114,6 +114,22 @@ void core::mark_broken(std::string why) noexcept {
 }
 
 void core::close() noexcept {
+    // A lease returned (or a connection destroyed) while its request is still in flight: the
+    // socket belongs to that request's thread, so close it there; nobody reuses it meanwhile.
+    if (busy() && !inline_start_) {
+        broken_ = true;
+        try {
+            asio::post(ex_, [weak = weak_from_this()] {
+                if (auto self = weak.lock()) self->close_now();
+            });
+            return;
+        } catch (...) {  // no memory for the hop: close here
+        }
+    }
+    close_now();
+}
+
+void core::close_now() noexcept {
     error_code ignored;
     if (tls_) {
         tls_->lowest_layer().shutdown(asio::socket_base::shutdown_both, ignored);
@@ -208,7 +224,7 @@ struct exec_op {
                 if (ec) return fail(self, ec);
                 if (!c->parser_.feed(c->in_.data(), n)) {
                     c->mark_broken("redis protocol error: " + c->parser_.error());
-                    c->close();
+                    c->close_now();
                     return finish(self, lost());
                 }
                 return drain(self);
@@ -267,7 +283,7 @@ struct exec_op {
                 // Mid-request: the reply stream can no longer be matched to requests.
                 c->timed_out_ = true;
                 c->mark_broken("redis request timed out");
-                c->close();
+                c->close_now();
             }));
         }
         if constexpr (Many) replies.reserve(expected);
@@ -293,7 +309,7 @@ struct exec_op {
         }
         if (!c->parser_.error().empty()) {
             c->mark_broken("redis protocol error: " + c->parser_.error());
-            c->close();
+            c->close_now();
             return finish(self, lost());
         }
         if (got == expected) {
@@ -325,7 +341,7 @@ struct exec_op {
     void fail(Self& self, error_code ec) {
         c->mark_broken(c->timed_out_ ? "redis request timed out"
                                      : "connection lost: " + ec.message());
-        c->close();
+        c->close_now();
         finish(self, c->timed_out_ ? make_error_code(errc::query_timeout) : lost());
     }
 
@@ -458,14 +474,14 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
         if (ec || watch->done) return;
         watch->timed_out = true;
         if (watch->resolver) watch->resolver->cancel();
-        self->close();
+        self->close_now();
     });
     const auto tok = asio::as_tuple(asio::use_awaitable);
     auto failed = [&](const std::string& what, const std::string& why,
                       connect_failure kind = connect_failure::transient) {
         watch->done = true;
         timer.cancel();
-        self->close();
+        self->close_now();
         self->failure_ = what;
         return connect_result{make_error_code(errc::connect_failed),
                               "cannot connect to " + p.display + ": " + what + ": " +

@@ -79,6 +79,7 @@ public:
     bool timed_out() const noexcept { return timed_out_; }
     /// Why the connection broke, for exception messages.
     const std::string& failure() const noexcept { return failure_; }
+    /// From any thread; a busy connection is closed on its executor.
     void close() noexcept;
 
     /// What the borrower did to the session (see session.hpp).
@@ -98,6 +99,7 @@ public:
     template <class F>
     void with_stream(F&& f);
     void mark_broken(std::string why) noexcept;
+    void close_now() noexcept;
 
     asio::any_io_executor ex_;
     std::shared_ptr<const connect_params> params_;
