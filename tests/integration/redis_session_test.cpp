@@ -76,6 +76,7 @@ void expect_clean_session(const std::string& client_info, const reply& set, cons
     EXPECT_EQ(field(client_info, "multi"), "-1") << client_info;
     EXPECT_EQ(field(client_info, "sub"), "0") << client_info;
     EXPECT_EQ(field(client_info, "psub"), "0") << client_info;
+    EXPECT_EQ(field(client_info, "name").rfind("connmgr:session-", 0), 0U) << client_info;
     EXPECT_EQ(set.str(), "OK");
     EXPECT_EQ(get.str(), "v");
 }
