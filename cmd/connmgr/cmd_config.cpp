@@ -55,6 +55,7 @@ public:
                  {"interval", duration(p.keepalive.interval, at("keepalive.interval"))},
                  {"count", size(p.keepalive.count, at("keepalive.count"))},
              }},
+            {"reset_query", leaf(json::value(p.reset_query), at("reset_query"))},
         };
     }
     json::object retry(const retry_options& r, const std::string& base) const {

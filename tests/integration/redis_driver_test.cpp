@@ -129,7 +129,7 @@ TEST(RedisSyncDriver, QueryTimeoutMarksTheConnectionBroken) {
         c->command({"BLPOP", redis_test::unique_key("never"), "5"});
         FAIL() << "no timeout";
     } catch (const connmgr::error& e) {
-        EXPECT_EQ(e.code(), errc::connection_lost);
+        EXPECT_EQ(e.code(), errc::query_timeout);
         EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
     }
     EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
@@ -302,7 +302,7 @@ TEST(RedisAsyncDriver, CompletesOnTheCallersExecutorFromAnotherThread) {
     runner.join();
 }
 
-TEST(RedisAsyncDriver, QueryTimeoutCompletesWithConnectionLost) {
+TEST(RedisAsyncDriver, QueryTimeoutCompletesWithQueryTimeout) {
     REDIS_ENDPOINT_OR_SKIP(plain_url, ep);
     asio::io_context io;
     connmgr::redis::async_driver d(ep, "async-test", {.query_timeout = 200ms});
@@ -313,7 +313,7 @@ TEST(RedisAsyncDriver, QueryTimeoutCompletesWithConnectionLost) {
     const auto start = std::chrono::steady_clock::now();
     io.run();
     EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
-    EXPECT_EQ(got, errc::connection_lost);
+    EXPECT_EQ(got, errc::query_timeout);
     EXPECT_TRUE(d.is_broken(*c));
     io.restart();
     boost::system::error_code again;

@@ -423,6 +423,36 @@ TEST(ConfigRuntime, ListenAddressParts) {
     EXPECT_EQ(parse_listen_address("localhost:5").host, "localhost");
     EXPECT_CONTAINS(error_of([] { parse_listen_address("::1:80"); }), "needs brackets");
     EXPECT_CONTAINS(error_of([] { parse_listen_address(":80"); }), "no host");
+
+TEST(ConfigErrors, ResetQueryRefusedWithPgbouncerNamingTheKey) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "databases:\n  app:\n    url: postgresql://u@h/db\n    pgbouncer: "
+                             "true\n    pool:\n      reset_query: DISCARD ALL\n");
+    const auto message = error_of([&] { load_config({f}, {}); });
+    EXPECT_CONTAINS(message, "databases.app.pool.reset_query");
+    EXPECT_CONTAINS(message, "pgbouncer");
+    EXPECT_CONTAINS(message, "c.yaml:6");
+}
+
+TEST(ConfigErrors, ResetQueryOnRedisRejected) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "defaults:\n  pool: {reset_query: DISCARD ALL}\ndatabases:\n  m:\n"
+                             "    url: redis://h\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({f}, {}); }), "reset_query applies to PostgreSQL");
+}
+
+TEST(ConfigResetQuery, SetPerFlavourWithItsOrigin) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "databases:\n  app:\n    url: postgresql://u@h/db\n    pool:\n"
+                             "      async: {reset_query: DISCARD ALL}\n");
+    const auto l = load_config_with_origins({f}, {});
+    const auto& db = l.config.databases.at("app");
+    EXPECT_EQ(db.async_pool.reset_query, "DISCARD ALL");
+    EXPECT_EQ(db.sync_pool.reset_query, "");
+    EXPECT_CONTAINS(l.origins.at("databases.app.pool.async.reset_query"), "c.yaml:5");
 }
 
 TEST(ConfigFiles, ShippedConfigsLoad) {

@@ -45,6 +45,10 @@ struct pool_options {
     milliseconds health_check_interval{30'000};  ///< validate on borrow if idle longer; 0 = always
     milliseconds leak_threshold{0};              ///< warn when a lease is held longer; 0 = off
     keepalive_options keepalive{};
+    /// PostgreSQL: a statement run on every returned connection after any open transaction is
+    /// rolled back (e.g. "DISCARD ALL"); "" = none. Refused in pgbouncer mode (it would reset
+    /// a server connection another client uses next).
+    std::string reset_query{};
     friend bool operator==(const pool_options&, const pool_options&) = default;
 };
 

@@ -27,6 +27,8 @@ enum class errc {
     invalid_url,          ///< a database URL could not be parsed or is unsupported
     invalid_config,       ///< the configuration is malformed or inconsistent
     invalid_argument,     ///< a caller's argument was refused before anything was sent
+    query_timeout,        ///< the server did not answer a request within query_timeout; the
+                          ///< request is not replayed (it may have run)
 };
 
 }  // namespace connmgr

@@ -332,7 +332,7 @@ namespace {
 using detail::config_node;
 using detail::fail_at;
 
-enum class leaf { none, size, count, duration, boolean, url, listen };
+enum class leaf { none, size, count, duration, boolean, url, listen, text };
 
 struct schema {
     leaf type{leaf::none};  // none = a map
@@ -346,6 +346,7 @@ const schema s_duration{leaf::duration, {}, nullptr};
 const schema s_bool{leaf::boolean, {}, nullptr};
 const schema s_url{leaf::url, {}, nullptr};
 const schema s_listen{leaf::listen, {}, nullptr};
+const schema s_text{leaf::text, {}, nullptr};
 
 const schema s_keepalive{
     leaf::none, {{"idle", &s_duration}, {"interval", &s_duration}, {"count", &s_count}}, nullptr};
@@ -363,7 +364,8 @@ schema_keys pool_keys() {
             {"idle_timeout", &s_duration},
             {"health_check_interval", &s_duration},
             {"leak_threshold", &s_duration},
-            {"keepalive", &s_keepalive}};
+            {"keepalive", &s_keepalive},
+            {"reset_query", &s_text}};
 }
 
 const schema s_pool{leaf::none, pool_keys(), nullptr};
@@ -419,6 +421,7 @@ std::string_view type_name(leaf t) {
         case leaf::boolean: return "true or false";
         case leaf::url: return "a URL string";
         case leaf::listen: return "a HOST:PORT string";
+        case leaf::text: return "a string";
         case leaf::none: return "a map";
     }
     return "a value";
@@ -506,6 +509,7 @@ void check(const config_node& n, const schema& s) {
             case leaf::boolean: to_bool(n); break;
             case leaf::url: to_url(n); break;
             case leaf::listen: to_listen(n); break;
+            case leaf::text:
             case leaf::none: break;
         }
         return;
@@ -586,6 +590,7 @@ const std::vector<field<pool_options>>& pool_fields() {
                  [](P& o, const config_node& n) {
                      o.keepalive.count = static_cast<unsigned>(to_unsigned(n, UINT_MAX));
                  }},
+        field<P>{"reset_query", [](P& o, const config_node& n) { o.reset_query = n.value; }},
     };
     return fields;
 }
@@ -739,6 +744,7 @@ loaded_config resolve_config(const config_node& root, std::vector<std::string> f
             database_config db;
             db.name = name;
             db.url = to_url(*url_node);
+            std::map<std::string, const config_node*, std::less<>> reset_query_setters;
             origins[base + ".url"] = url_node->origin();
             origins[base + ".backend"] = url_node->origin();
             const config_node* backend_node = section(backends, to_string(db.url.kind()));
@@ -753,6 +759,7 @@ loaded_config resolve_config(const config_node& root, std::vector<std::string> f
                 const std::string resolved = base + ".pool." + flavour;
                 auto setters = resolve(pool, pool_fields(), layers, resolved, origins);
                 check_pool_at(pool, setters, resolved, node);
+                reset_query_setters[flavour] = setters.at("reset_query");
             }
             std::vector<const config_node*> layers;
             for (const auto* s : sections) layers.push_back(retry_layer(s));
@@ -781,6 +788,22 @@ loaded_config resolve_config(const config_node& root, std::vector<std::string> f
             }
             if (db.pgbouncer && db.kind() != backend::postgres)
                 fail_at(*find(&node, "pgbouncer"), "pgbouncer applies to PostgreSQL URLs only");
+            for (const char* flavour : {"sync", "async"}) {
+                const auto& pool =
+                    std::string_view(flavour) == "sync" ? db.sync_pool : db.async_pool;
+                const config_node* set_at = reset_query_setters[flavour];
+                if (pool.reset_query.empty() || set_at == nullptr) continue;
+                if (db.kind() != backend::postgres)
+                    fail_at(*set_at, "reset_query applies to PostgreSQL only (resolved for " +
+                                         base + ".pool." + flavour + ", a " +
+                                         std::string(to_string(db.kind())) + " database)");
+                if (db.pgbouncer)
+                    fail_at(*set_at,
+                            "reset_query is refused with pgbouncer: true (resolved for " + base +
+                                ".pool." + flavour +
+                                "): in transaction pooling it would reset a server connection "
+                                "that another client uses next");
+            }
 
             auto [it, inserted] = by_key.emplace(db.url.pool_key(), seen{name, url_node});
             if (!inserted) {

@@ -21,6 +21,7 @@ public:
             case errc::invalid_url: return "invalid database URL";
             case errc::invalid_config: return "invalid configuration";
             case errc::invalid_argument: return "invalid argument";
+            case errc::query_timeout: return "the database did not answer within query_timeout";
         }
         return "unknown connmgr error";
     }
@@ -46,6 +47,7 @@ std::string_view to_string(errc e) noexcept {
         case errc::invalid_url: return "invalid_url";
         case errc::invalid_config: return "invalid_config";
         case errc::invalid_argument: return "invalid_argument";
+        case errc::query_timeout: return "query_timeout";
     }
     return "unknown";
 }

@@ -5,6 +5,7 @@
 #include <connmgr/pg/async_connection.hpp>
 #include <connmgr/pg/sync_driver.hpp>
 
+#include "cancel.hpp"
 #include "result_data.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -13,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -39,12 +41,18 @@ public:
         std::vector<query> qs,
         boost::asio::any_completion_handler<async_connection::pipeline_signature> h);
     void start_ping(steady_time deadline, std::function<void(boost::system::error_code)> done);
+    /// One statement whose result only matters as success or failure (validation, restore);
+    /// no cancel on its deadline: the connection is declared lost.
+    void start_command(std::string sql, steady_time deadline,
+                       std::function<void(boost::system::error_code)> done);
+    /// A transaction is open or failed (on a connection that is not busy).
+    bool in_transaction() const noexcept;
 
     bool is_broken() const noexcept;
     bool is_idle() const noexcept;
     int backend_pid() const noexcept;
     void mark_broken() noexcept { broken_ = true; }
-    /// Releases the socket from Asio, then PQfinish. Idempotent.
+    /// PQfinish, then closes Asio's duplicate of the socket. Idempotent.
     void close() noexcept;
 
 private:
@@ -61,7 +69,7 @@ private:
         std::optional<boost::asio::any_completion_handler<async_connection::pipeline_signature>>
             pipeline_handler;
         std::function<void(boost::system::error_code)> ping_handler;
-        bool cancel_sent{false};
+        bool cancel_sent{false};  // query_timeout passed: a cancel request went out
         bool lost{false};
         std::string lost_reason;
     };
@@ -71,34 +79,40 @@ private:
     void connect_finish(boost::system::error_code ec, std::string message);
 
     // requests
-    bool begin(std::unique_ptr<operation> op, steady_time deadline);
+    bool begin(std::unique_ptr<operation> op, steady_time deadline, bool claimed);
     bool send(const query& q);
     void flush_step();
     void read_step();
     void wait_readable();
     void store(PGresult* r);
+    void store(std::shared_ptr<result_data> d);
+    // A COPY reached through async_query: recorded as an error and ended (FROM STDIN) or its
+    // data drained (TO STDOUT). True when reading goes on at once.
+    bool refuse_copy(ExecStatusType status);
     void on_timer(std::uint64_t id);
     void lose(std::string reason);
     void cancel_finished();
     void finish();
     bool assign_socket() noexcept;
-    void release_socket() noexcept;
+    void drop_socket() noexcept;
 
     boost::asio::strand<boost::asio::any_io_executor> strand_;
     boost::asio::posix::stream_descriptor sock_;
     boost::asio::steady_timer timer_;
     std::chrono::milliseconds query_timeout_;
     PGconn* conn_{nullptr};
-    std::shared_ptr<PGcancel> cancel_;
-    bool broken_{false};
-    bool busy_{false};
-    std::uint64_t op_id_{0};         // timers of finished operations are ignored
-    int waits_{0};                   // readiness waits in flight (flush waits on read and write)
-    std::unique_ptr<operation> op_;  // the request in flight
+    cancel_target cancel_target_;
+    std::atomic<bool> broken_{false};  // also set by threads that return or mark the lease
+    std::atomic<bool> busy_{false};    // claimed by the thread that starts an operation
+    bool copy_out_{false};             // draining the rows of a refused COPY TO STDOUT
+    std::uint64_t op_id_{0};           // timers of finished operations are ignored
+    int waits_{0};                     // readiness waits in flight (flush waits on read and write)
+    std::unique_ptr<operation> op_;    // the request in flight
     connect_done connect_done_;
     bool connect_timed_out_{false};
-    // A cancel request is still on its way. The operation completes only after it is done:
-    // closing the connection while its cancel is in flight crashes PgBouncer 1.18 (seen here).
+    // A cancel request is still on its way (bounded by its own deadline). The operation
+    // completes only after it is done: closing the connection while its cancel is in flight
+    // crashes PgBouncer 1.18 (seen here).
     bool cancel_in_flight_{false};
     bool finish_deferred_{false};
 };

@@ -6,9 +6,10 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
-#include <thread>
 #include <utility>
 
 namespace connmgr::pg {
@@ -49,28 +50,50 @@ async_conn_impl::async_conn_impl(asio::any_io_executor ex, std::chrono::millisec
 async_conn_impl::~async_conn_impl() { close(); }
 
 bool async_conn_impl::assign_socket() noexcept {
-    release_socket();
-    int fd = PQsocket(conn_);
+    drop_socket();
+    const int fd = PQsocket(conn_);
     if (fd < 0) return false;
+    // Asio waits on a duplicate that it owns, never on libpq's descriptor: libpq closes its own
+    // on EOF (inside PQconsumeInput) or between connect attempts, and the number can then go
+    // to another connection at once; deregistering it later would remove that connection's
+    // registration from the reactor and its waits would never complete. The duplicate keeps
+    // its number until this connection closes it.
+    const int mine = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (mine < 0) return false;
     error_code ec;
-    sock_.assign(fd, ec);
-    return !ec;
+    sock_.assign(mine, ec);
+    if (ec) {
+        ::close(mine);
+        return false;
+    }
+    return true;
 }
 
-void async_conn_impl::release_socket() noexcept {
-    // libpq owns the descriptor: give it back to libpq without closing it.
-    if (sock_.is_open()) sock_.release();
+void async_conn_impl::drop_socket() noexcept {
+    error_code ignored;
+    if (sock_.is_open()) sock_.close(ignored);
 }
 
 void async_conn_impl::close() noexcept {
+    // Returned (or destroyed) while a request is in flight on the strand: libpq's connection
+    // belongs to that request, so finish it there; it is broken from now on.
+    if (busy_ && !strand_.running_in_this_thread()) {
+        broken_ = true;
+        try {
+            asio::post(strand_, [weak = weak_from_this()] {
+                if (auto self = weak.lock()) self->close();
+            });
+            return;
+        } catch (...) {  // no memory for the hop: close here
+        }
+    }
     if (conn_ == nullptr) return;
     ++op_id_;
     timer_.cancel();
-    release_socket();
-    PQfinish(conn_);
+    PQfinish(conn_);  // sends Terminate; the server sees the end once our duplicate closes too
+    drop_socket();
     conn_ = nullptr;
     broken_ = true;
-    cancel_.reset();
 }
 
 bool async_conn_impl::is_broken() const noexcept {
@@ -92,6 +115,12 @@ bool async_conn_impl::is_broken() const noexcept {
 bool async_conn_impl::is_idle() const noexcept {
     return conn_ != nullptr && !broken_ && !busy_ && PQstatus(conn_) == CONNECTION_OK &&
            PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+bool async_conn_impl::in_transaction() const noexcept {
+    if (conn_ == nullptr || broken_ || busy_ || PQstatus(conn_) != CONNECTION_OK) return false;
+    const auto t = PQtransactionStatus(conn_);
+    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
 }
 
 int async_conn_impl::backend_pid() const noexcept {
@@ -141,7 +170,7 @@ void async_conn_impl::connect_step(PostgresPollingStatusType status) {
             if (PQsetnonblocking(conn_, 1) != 0 || !assign_socket())
                 return connect_finish(make_error_code(errc::connect_failed),
                                       trimmed(PQerrorMessage(conn_)));
-            cancel_.reset(PQgetCancel(conn_), PQfreeCancel);
+            cancel_target_ = cancel_target_of(conn_);
             return connect_finish({}, {});
         case PGRES_POLLING_FAILED:
             return connect_finish(make_error_code(errc::connect_failed),
@@ -174,12 +203,14 @@ void async_conn_impl::connect_finish(error_code ec, std::string message) {
 
 // ---- requests ------------------------------------------------------------------------------
 
-bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline) {
+bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline, bool claimed) {
     error_code ec;
-    if (busy_)
+    if (!claimed) {
         ec = asio::error::in_progress;
-    else if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK)
+    } else if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
         ec = make_error_code(errc::connection_lost);
+        busy_ = false;
+    }
     if (ec) {
         // Fail this request only; an operation already running is untouched.
         auto err =
@@ -198,7 +229,6 @@ bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline)
         }
         return false;
     }
-    busy_ = true;
     op_ = std::move(op);
     auto id = ++op_id_;
     if (deadline != no_deadline) {
@@ -226,15 +256,18 @@ bool async_conn_impl::send(const query& q) {
 
 void async_conn_impl::start_query(
     query q, asio::any_completion_handler<async_connection::query_signature> h) {
-    asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q),
-                             h = std::move(h)]() mutable {
+    // Claimed here, before the hop to the strand: a lease returned right after starting an
+    // operation is then seen busy and is not handed to the next borrower.
+    const bool claimed = !busy_.exchange(true);
+    asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q), h = std::move(h),
+                             claimed]() mutable {
         auto op = std::make_unique<operation>();
         op->what = kind::query;
         op->query_handler.emplace(std::move(h));
         auto deadline = self->query_timeout_.count() > 0
                             ? std::chrono::steady_clock::now() + self->query_timeout_
                             : no_deadline;
-        if (!self->begin(std::move(op), deadline)) return;
+        if (!self->begin(std::move(op), deadline, claimed)) return;
         if (!self->send(q)) {
             if (PQstatus(self->conn_) != CONNECTION_OK)
                 return self->lose(trimmed(PQerrorMessage(self->conn_)));
@@ -247,40 +280,46 @@ void async_conn_impl::start_query(
 
 void async_conn_impl::start_pipeline(
     std::vector<query> qs, asio::any_completion_handler<async_connection::pipeline_signature> h) {
-    asio::dispatch(strand_,
-                   [self = shared_from_this(), qs = std::move(qs), h = std::move(h)]() mutable {
-                       auto op = std::make_unique<operation>();
-                       op->what = kind::pipeline;
-                       op->expected = qs.size();
-                       op->pipeline_handler.emplace(std::move(h));
-                       auto deadline = self->query_timeout_.count() > 0
-                                           ? std::chrono::steady_clock::now() + self->query_timeout_
-                                           : no_deadline;
-                       if (!self->begin(std::move(op), deadline)) return;
-                       if (qs.empty()) return self->finish();
-                       if (PQenterPipelineMode(self->conn_) == 0)
-                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
-                       for (const auto& q : qs)
-                           if (!self->send(q))
-                               return self->lose(trimmed(PQerrorMessage(self->conn_)));
-                       if (PQpipelineSync(self->conn_) == 0)
-                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
-                       self->flush_step();
-                   });
+    const bool claimed = !busy_.exchange(true);
+    asio::dispatch(strand_, [self = shared_from_this(), qs = std::move(qs), h = std::move(h),
+                             claimed]() mutable {
+        auto op = std::make_unique<operation>();
+        op->what = kind::pipeline;
+        op->expected = qs.size();
+        op->pipeline_handler.emplace(std::move(h));
+        auto deadline = self->query_timeout_.count() > 0
+                            ? std::chrono::steady_clock::now() + self->query_timeout_
+                            : no_deadline;
+        if (!self->begin(std::move(op), deadline, claimed)) return;
+        if (qs.empty()) return self->finish();
+        if (PQenterPipelineMode(self->conn_) == 0)
+            return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        for (const auto& q : qs)
+            if (!self->send(q)) return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        if (PQpipelineSync(self->conn_) == 0)
+            return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        self->flush_step();
+    });
 }
 
 void async_conn_impl::start_ping(steady_time deadline, std::function<void(error_code)> done) {
-    asio::dispatch(strand_,
-                   [self = shared_from_this(), deadline, done = std::move(done)]() mutable {
-                       auto op = std::make_unique<operation>();
-                       op->what = kind::ping;
-                       op->ping_handler = std::move(done);
-                       if (!self->begin(std::move(op), deadline)) return;
-                       // An empty query: one round trip, nothing parsed or planned on the server.
-                       if (!self->send(query{""}))
-                           return self->lose(trimmed(PQerrorMessage(self->conn_)));
-                       self->flush_step();
-                   });
+    // An empty query: one round trip, nothing parsed or planned on the server.
+    start_command("", deadline, std::move(done));
+}
+
+void async_conn_impl::start_command(std::string sql, steady_time deadline,
+                                    std::function<void(error_code)> done) {
+    const bool claimed = !busy_.exchange(true);
+    asio::dispatch(strand_, [self = shared_from_this(), sql = std::move(sql), deadline,
+                             done = std::move(done), claimed]() mutable {
+        auto op = std::make_unique<operation>();
+        op->what = kind::ping;
+        op->ping_handler = std::move(done);
+        if (!self->begin(std::move(op), deadline, claimed)) return;
+        if (!self->send(query{std::move(sql)}))
+            return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        self->flush_step();
+    });
 }
 
 void async_conn_impl::flush_step() {
@@ -311,8 +350,26 @@ void async_conn_impl::flush_step() {
 
 void async_conn_impl::read_step() {
     if (PQconsumeInput(conn_) == 0) return lose(trimmed(PQerrorMessage(conn_)));
-    while (PQisBusy(conn_) == 0) {
+    for (;;) {
+        if (copy_out_) {
+            // The data of a refused COPY TO STDOUT: read and dropped, without spinning.
+            char* row = nullptr;
+            int n = 0;
+            while ((n = PQgetCopyData(conn_, &row, 1)) > 0) PQfreemem(row);
+            if (n == 0) return wait_readable();
+            if (n == -2) return lose(trimmed(PQerrorMessage(conn_)));
+            copy_out_ = false;  // over: the statement's own result follows
+        }
+        if (PQisBusy(conn_) != 0) break;
         PGresult* r = PQgetResult(conn_);
+        if (r != nullptr) {
+            const auto status = PQresultStatus(r);
+            if (status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
+                PQclear(r);
+                if (refuse_copy(status)) continue;
+                return;
+            }
+        }
         if (op_->what == kind::pipeline) {
             if (r == nullptr) {
                 if (op_->index < op_->expected) {
@@ -336,6 +393,28 @@ void async_conn_impl::read_step() {
     wait_readable();
 }
 
+bool async_conn_impl::refuse_copy(ExecStatusType status) {
+    if (status == PGRES_COPY_BOTH) {
+        lose("COPY BOTH (replication) is not supported by async_query / async_pipeline");
+        return false;
+    }
+    const bool out = status == PGRES_COPY_OUT;
+    store(make_error_data("0A000", std::string(out ? "COPY ... TO STDOUT" : "COPY ... FROM STDIN") +
+                                       " is not supported by async_query / async_pipeline: "
+                                       "use a sync lease (pqxx::stream_from / stream_to)"));
+    if (out) {
+        copy_out_ = true;
+        return true;
+    }
+    // End the COPY with an error: the server aborts the statement and answers as usual.
+    if (PQputCopyEnd(conn_, "refused by connmgr: COPY FROM STDIN through async_query") < 0) {
+        lose(trimmed(PQerrorMessage(conn_)));
+        return false;
+    }
+    flush_step();
+    return false;
+}
+
 void async_conn_impl::wait_readable() {
     waits_ = 1;
     sock_.async_wait(asio::posix::stream_descriptor::wait_read,
@@ -347,8 +426,9 @@ void async_conn_impl::wait_readable() {
                      });
 }
 
-void async_conn_impl::store(PGresult* r) {
-    auto d = make_result_data(r);
+void async_conn_impl::store(PGresult* r) { store(make_result_data(r)); }
+
+void async_conn_impl::store(std::shared_ptr<result_data> d) {
     if (op_->what == kind::pipeline) {
         if (op_->results.size() <= op_->index) op_->results.resize(op_->index + 1);
         auto& slot = op_->results[op_->index];
@@ -361,23 +441,17 @@ void async_conn_impl::store(PGresult* r) {
 void async_conn_impl::on_timer(std::uint64_t id) {
     if (id != op_id_ || !busy_) return;
     if (op_->what == kind::ping) return lose("no answer to the validation query in time");
-    if (op_->cancel_sent) return lose("no answer after cancelling a statement past query_timeout");
+    if (op_->cancel_sent)
+        return lose("no answer within " + std::to_string(cancel_grace.count()) +
+                    "ms of cancelling a statement past query_timeout (" +
+                    std::to_string(query_timeout_.count()) + "ms)");
     op_->cancel_sent = true;
-    // PQcancel connects to the server and waits for it: keep it off the I/O thread.
+    // A non-blocking cancel with its own deadline: a frozen server cannot hold this thread.
     cancel_in_flight_ = true;
-    auto run_cancel = [c = cancel_, self = shared_from_this()] {
-        if (c) {
-            char err[256];
-            PQcancel(c.get(), err, sizeof err);
-        }
-        asio::post(self->strand_, [self] { self->cancel_finished(); });
-    };
-    try {
-        std::thread(run_cancel).detach();
-    } catch (const std::system_error&) {
-        run_cancel();
-    }
-    timer_.expires_after(std::max(query_timeout_, std::chrono::milliseconds(1'000)));
+    const auto until = std::chrono::steady_clock::now() + cancel_grace;
+    async_cancel(strand_, cancel_target_, until,
+                 [self = shared_from_this()](bool) { self->cancel_finished(); });
+    timer_.expires_at(until);
     timer_.async_wait([self = shared_from_this(), id](error_code e) {
         if (!e) self->on_timer(id);
     });
@@ -405,22 +479,36 @@ void async_conn_impl::finish() {
     }
     ++op_id_;
     timer_.cancel();
+    copy_out_ = false;
     busy_ = false;
     std::unique_ptr<operation> done = std::move(op_);
     operation& op = *done;
     error_code ec;
     if (op.lost || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
         broken_ = true;
-        ec = make_error_code(errc::connection_lost);
+        ec = make_error_code(op.cancel_sent ? errc::query_timeout : errc::connection_lost);
         auto why = op.lost_reason.empty() && conn_ != nullptr ? trimmed(PQerrorMessage(conn_))
                                                               : op.lost_reason;
-        auto lost = make_error_data("08006", "connection lost: " + why);
+        auto lost = make_error_data(
+            "08006",
+            (op.cancel_sent ? "query_timeout: connection closed: " : "connection lost: ") + why);
         op.results.resize(std::max<std::size_t>(op.expected, 1));
         for (auto& r : op.results)
             if (!r || r->ok) r = lost;
     } else {
         for (const auto& r : op.results)
             if (r && !r->ok) ec = make_error_code(errc::query_failed);
+        // Cancelled past query_timeout: the server answered the cancel in time (57014) and the
+        // connection stays usable. A statement that finished just before the cancel landed
+        // succeeded and says so.
+        if (ec && op.cancel_sent) {
+            ec = make_error_code(errc::query_timeout);
+            auto timed_out = make_error_data(
+                "57014", "query_timeout (" + std::to_string(query_timeout_.count()) +
+                             "ms) exceeded: the statement was cancelled");
+            for (auto& r : op.results)
+                if (r && !r->ok && r->sqlstate == "57014") r = timed_out;
+        }
     }
     switch (op.what) {
         case kind::query: {

@@ -1,7 +1,10 @@
 #include <connmgr/error.hpp>
 #include <connmgr/pg/sync_driver.hpp>
 
+#include "cancel.hpp"
+#include "connect_failure.hpp"
 #include "conninfo.hpp"
+#include "sync_watchdog.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -95,11 +98,19 @@ connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadli
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
         c->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+        // The client-side query_timeout (statement_timeout alone misses a frozen server and
+        // does not apply through PgBouncer).
+        if (options_.query_timeout.count() > 0) {
+            PGconn* conn = raw(*c);
+            detail::sync_watchdog::instance().watch(c.get(), conn, detail::cancel_target_of(conn),
+                                                    options_.query_timeout);
+        }
         out.connection = std::move(c);
     } catch (const std::exception& e) {
         // libpq's messages name host and user but never the password.
         out.error = make_error_code(errc::connect_failed);
         out.message = "PostgreSQL connect to '" + name_ + "' failed: " + trimmed(e.what());
+        out.failure = detail::classify_connect_error(out.message);
     }
     return out;
 }
@@ -113,24 +124,31 @@ boost::system::error_code sync_driver::ping(connection& c, steady_time deadline)
 bool sync_driver::reset(connection& c) const noexcept {
     PGconn* conn = raw(c);
     if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return false;
+    auto bound = options_.connect_timeout.count() > 0 ? options_.connect_timeout
+                                                      : std::chrono::milliseconds(5'000);
     switch (PQtransactionStatus(conn)) {
-        case PQTRANS_IDLE: return true;
+        case PQTRANS_IDLE: break;
         case PQTRANS_INTRANS:
-        case PQTRANS_INERROR: {
+        case PQTRANS_INERROR:
             // Left inside a transaction (e.g. "BEGIN" on a nontransaction): roll back, bounded.
-            auto bound = options_.connect_timeout.count() > 0 ? options_.connect_timeout
-                                                              : std::chrono::milliseconds(5'000);
-            return run_until(conn, "ROLLBACK", std::chrono::steady_clock::now() + bound) &&
-                   PQtransactionStatus(conn) == PQTRANS_IDLE;
-        }
+            if (!run_until(conn, "ROLLBACK", std::chrono::steady_clock::now() + bound) ||
+                PQtransactionStatus(conn) != PQTRANS_IDLE)
+                return false;
+            break;
         default:  // a statement still running, or unknown: not worth rescuing
             return false;
     }
+    if (options_.reset_query.empty() || pgbouncer_) return true;
+    return run_until(conn, options_.reset_query.c_str(),
+                     std::chrono::steady_clock::now() + bound) &&
+           PQtransactionStatus(conn) == PQTRANS_IDLE;
 }
 
 bool sync_driver::is_broken(connection& c) const noexcept {
     PGconn* conn = raw(c);
     if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return true;
+    if (options_.query_timeout.count() > 0 && detail::sync_watchdog::instance().timed_out(&c))
+        return true;
     // An idle connection receives nothing but the server's goodbye (or a rare notice): if the
     // socket is readable, read it now so a terminated backend is noticed before reuse.
     pollfd p{PQsocket(conn), POLLIN, 0};
@@ -139,6 +157,9 @@ bool sync_driver::is_broken(connection& c) const noexcept {
     return false;
 }
 
-void sync_driver::close(connection& c) const noexcept { c.disconnect(); }
+void sync_driver::close(connection& c) const noexcept {
+    if (options_.query_timeout.count() > 0) detail::sync_watchdog::instance().forget(&c);
+    c.disconnect();
+}
 
 }  // namespace connmgr::pg

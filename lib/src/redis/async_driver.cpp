@@ -63,7 +63,7 @@ void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time de
                 handler({nullptr, make_error_code(errc::connect_failed),
                          "cannot connect to " + display});
             } else if (r.ec) {
-                handler({nullptr, r.ec, std::move(r.message)});
+                handler({nullptr, r.ec, std::move(r.message), r.failure});
             } else {
                 handler({std::make_unique<async_connection>(std::move(c)), {}, {}});
             }
@@ -78,7 +78,29 @@ void async_driver::async_ping(connection& c, steady_time deadline, ping_handler 
             [h = std::move(handler)](boost::system::error_code ec, reply) { h(ec); }));
 }
 
-bool async_driver::reset(connection& c) noexcept { return !c.busy() && !c.is_broken(); }
+bool async_driver::needs_restore(connection& c) noexcept {
+    const auto& core = *c.core();
+    return !core.busy() && core.session().needs_restore();
+}
+
+void async_driver::async_restore(connection& c, steady_time deadline, ping_handler handler) {
+    auto core = c.core();
+    const auto req = core->restore_request();
+    core->out_.assign(req.payload());
+    const std::string_view payload = core->out_;
+    detail::core::start(
+        core, payload, req.size(), deadline,
+        detail::pipeline_handler([core, h = std::move(handler)](boost::system::error_code ec,
+                                                                std::vector<reply> replies) {
+            if (!ec && !core->restored(replies)) ec = make_error_code(errc::query_failed);
+            h(ec);
+        }));
+}
+
+bool async_driver::reset(connection& c) noexcept {
+    const auto& core = *c.core();
+    return !core.busy() && !core.broken() && core.session().clean();
+}
 
 bool async_driver::is_broken(connection& c) noexcept { return c.is_broken(); }
 

@@ -59,6 +59,7 @@ std::shared_ptr<const connect_params> make_params(const redis_endpoint& endpoint
                          : "unix://" + ep.socket_path;
     }
     p->query_timeout = options.query_timeout;
+    if (options.connect_timeout.count() > 0) p->restore_timeout = options.connect_timeout;
     p->keepalive = options.keepalive;
     if (p->endpoint.tls) {
         auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -84,7 +85,11 @@ std::shared_ptr<const connect_params> make_params(const redis_endpoint& endpoint
 }
 
 core::core(asio::any_io_executor ex, std::shared_ptr<const connect_params> params)
-    : ex_(std::move(ex)), params_(std::move(params)), timer_(ex_), in_(64 * 1024) {}
+    : ex_(std::move(ex)),
+      params_(std::move(params)),
+      timer_(ex_),
+      session_(params_->endpoint.db),
+      in_(64 * 1024) {}
 
 core::~core() { close(); }
 
@@ -109,6 +114,22 @@ void core::mark_broken(std::string why) noexcept {
 }
 
 void core::close() noexcept {
+    // A lease returned (or a connection destroyed) while its request is still in flight: the
+    // socket belongs to that request's thread, so close it there; nobody reuses it meanwhile.
+    if (busy() && !inline_start_) {
+        broken_ = true;
+        try {
+            asio::post(ex_, [weak = weak_from_this()] {
+                if (auto self = weak.lock()) self->close_now();
+            });
+            return;
+        } catch (...) {  // no memory for the hop: close here
+        }
+    }
+    close_now();
+}
+
+void core::close_now() noexcept {
     error_code ignored;
     if (tls_) {
         tls_->lowest_layer().shutdown(asio::socket_base::shutdown_both, ignored);
@@ -124,6 +145,17 @@ void core::close() noexcept {
     }
     broken_ = true;
     if (failure_.empty()) failure_ = "connection closed";
+}
+
+request core::restore_request() const {
+    return request(session_.restore_commands(params_->client_name));
+}
+
+bool core::restored(const std::vector<reply>& replies) noexcept {
+    for (const auto& r : replies)
+        if (r.is_error()) return false;
+    session_.restored();
+    return true;
 }
 
 bool core::broken() const noexcept {
@@ -160,9 +192,13 @@ struct exec_op {
     std::size_t expected;
     steady_time deadline;
     std::vector<reply> replies{};
+    std::vector<bool> answered{};  // empty: every command of the batch is answered
     reply single{};
     std::size_t got{0};
     error_code result{};
+    // Taken by the initiating thread, before the hop to the connection's executor, so that a
+    // lease returned right after starting an operation is seen busy (and is not reused).
+    bool claimed{false};
     bool timer_armed{false};
     enum class step { start, on_executor, written, read, finish } at{step::start};
 
@@ -188,7 +224,7 @@ struct exec_op {
                 if (ec) return fail(self, ec);
                 if (!c->parser_.feed(c->in_.data(), n)) {
                     c->mark_broken("redis protocol error: " + c->parser_.error());
-                    c->close();
+                    c->close_now();
                     return finish(self, lost());
                 }
                 return drain(self);
@@ -211,24 +247,31 @@ struct exec_op {
 
     template <class Self>
     void begin(Self& self) {
+        if (!claimed) {  // another operation is in flight
+            result = make_error_code(errc::query_failed);
+            at = step::finish;
+            post_self(self);  // then dispatched to the handler's executor
+            return;
+        }
         if (c->broken_.load()) {
+            c->busy_ = false;
             result = lost();
             at = step::finish;
             post_self(self);  // never inside the initiation; delivered on the handler's executor
             return;
         }
         if (!Many && expected != 1) {  // async_command given zero or several commands
+            c->busy_ = false;
             result = make_error_code(errc::query_failed);
             at = step::finish;
             post_self(self);  // then dispatched to the handler's executor
             return;
         }
-        if (c->busy_.exchange(true)) {
-            result = make_error_code(errc::query_failed);
-            at = step::finish;
-            post_self(self);  // then dispatched to the handler's executor
-            return;
-        }
+        // CLIENT REPLY OFF/SKIP: the server stays silent for some commands; wait only for the
+        // replies it sends.
+        auto plan = c->session_.observe(payload);
+        expected = plan.count;
+        answered = std::move(plan.mask);
         const std::uint64_t generation = ++c->generation_;
         if (deadline == no_deadline && c->params_->query_timeout.count() > 0)
             deadline = std::chrono::steady_clock::now() + c->params_->query_timeout;
@@ -240,7 +283,7 @@ struct exec_op {
                 // Mid-request: the reply stream can no longer be matched to requests.
                 c->timed_out_ = true;
                 c->mark_broken("redis request timed out");
-                c->close();
+                c->close_now();
             }));
         }
         if constexpr (Many) replies.reserve(expected);
@@ -266,11 +309,22 @@ struct exec_op {
         }
         if (!c->parser_.error().empty()) {
             c->mark_broken("redis protocol error: " + c->parser_.error());
-            c->close();
+            c->close_now();
             return finish(self, lost());
         }
         if (got == expected) {
-            if constexpr (!Many) {
+            // Anything beyond the replies asked for (a pub/sub message, a reply of a command
+            // sent before) would reach the next request: the connection is closed on return.
+            if (c->parser_.next()) c->session_.mark_unread();
+            if constexpr (Many) {
+                if (!answered.empty()) {
+                    std::vector<reply> all;  // nil where the server stayed silent
+                    all.reserve(answered.size());
+                    auto it = replies.begin();
+                    for (bool a : answered) all.push_back(a ? std::move(*it++) : reply{});
+                    replies = std::move(all);
+                }
+            } else {
                 if (single.is_error()) return finish(self, make_error_code(errc::query_failed));
             }
             return finish(self, {});
@@ -287,8 +341,8 @@ struct exec_op {
     void fail(Self& self, error_code ec) {
         c->mark_broken(c->timed_out_ ? "redis request timed out"
                                      : "connection lost: " + ec.message());
-        c->close();
-        finish(self, lost());
+        c->close_now();
+        finish(self, c->timed_out_ ? make_error_code(errc::query_timeout) : lost());
     }
 
     template <class Self>
@@ -308,8 +362,9 @@ void start_op(std::shared_ptr<core> c, std::string_view payload, std::size_t exp
               steady_time deadline, Handler handler) {
     using result_t = std::conditional_t<Many, std::vector<reply>, reply>;
     auto ex = c->ex_;
-    asio::async_compose<Handler, void(error_code, result_t)>(
-        exec_op<Many>{std::move(c), payload, expected, deadline}, handler, ex);
+    exec_op<Many> op{std::move(c), payload, expected, deadline};
+    op.claimed = !op.c->busy_.exchange(true);
+    asio::async_compose<Handler, void(error_code, result_t)>(std::move(op), handler, ex);
 }
 
 }  // namespace
@@ -378,6 +433,29 @@ bool is_ip_address(const std::string& host) {
     return !ec;
 }
 
+// An error reply during AUTH / SELECT / SETNAME: wrong credentials, a missing permission or
+// database index are not fixed by retrying; a full server is a limit, not an outage.
+connect_failure handshake_failure(const reply& r) {
+    const std::string text = r.str();
+    if (text.find("max number of clients reached") != std::string::npos)
+        return connect_failure::server_full;
+    const auto prefix = r.error_code();
+    if (prefix == "WRONGPASS" || prefix == "NOPERM" || prefix == "NOAUTH")
+        return connect_failure::permanent;
+    if (text.find("DB index") != std::string::npos || text.find("AUTH") != std::string::npos ||
+        text.find("password") != std::string::npos)
+        return connect_failure::permanent;
+    return connect_failure::transient;  // LOADING, MASTERDOWN, BUSY ...
+}
+
+connect_failure tls_failure(const error_code& ec) {
+    const std::string text = ec.message();
+    const bool verification = text.find("certificate verify failed") != std::string::npos ||
+                              text.find("unknown ca") != std::string::npos ||
+                              text.find("bad certificate") != std::string::npos;
+    return verification ? connect_failure::permanent : connect_failure::transient;
+}
+
 struct connect_watch {
     bool timed_out{false};
     bool done{false};
@@ -396,17 +474,19 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
         if (ec || watch->done) return;
         watch->timed_out = true;
         if (watch->resolver) watch->resolver->cancel();
-        self->close();
+        self->close_now();
     });
     const auto tok = asio::as_tuple(asio::use_awaitable);
-    auto failed = [&](const std::string& what, const std::string& why) {
+    auto failed = [&](const std::string& what, const std::string& why,
+                      connect_failure kind = connect_failure::transient) {
         watch->done = true;
         timer.cancel();
-        self->close();
+        self->close_now();
         self->failure_ = what;
         return connect_result{make_error_code(errc::connect_failed),
                               "cannot connect to " + p.display + ": " + what + ": " +
-                                  (watch->timed_out ? "timed out" : why)};
+                                  (watch->timed_out ? "timed out" : why),
+                              watch->timed_out ? connect_failure::transient : kind};
     };
 
     try {
@@ -440,7 +520,8 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
                     self->tls_->set_verify_callback(asio::ssl::host_name_verification(ep.host));
                 auto [hec] =
                     co_await self->tls_->async_handshake(asio::ssl::stream_base::client, tok);
-                if (hec || watch->timed_out) co_return failed("TLS handshake", hec.message());
+                if (hec || watch->timed_out)
+                    co_return failed("TLS handshake", hec.message(), tls_failure(hec));
             }
         }
 
@@ -452,14 +533,21 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
                                 pipeline_handler(std::move(handler)));
                 },
                 tok, self, std::string_view(hello.payload()), hello.size());
-        if (xec || watch->timed_out) co_return failed("handshake", self->failure_);
         for (std::size_t i = 0; i < replies.size(); ++i) {
             // Server error texts never echo the password ("WRONGPASS invalid username-...").
             if (replies[i].is_error())
-                co_return failed(handshake_step(p, i) + " failed", replies[i].str());
+                co_return failed(handshake_step(p, i) + " failed", replies[i].str(),
+                                 handshake_failure(replies[i]));
+        }
+        // After the error replies: a server at maxclients answers once, then hangs up.
+        if (xec || watch->timed_out) {
+            const std::string why = self->failure_;
+            co_return failed("handshake", why);
         }
         watch->done = true;
         timer.cancel();
+        // The handshake's own AUTH, SELECT and SETNAME are the state to restore to.
+        self->session_ = session_tracker(ep.db);
         co_return connect_result{};
     } catch (const std::exception& e) {
         co_return failed("connect", e.what());

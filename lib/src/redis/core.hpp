@@ -8,6 +8,8 @@
 #include <connmgr/redis/async_driver.hpp>
 #include <connmgr/redis/reply_parser.hpp>
 
+#include "session.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -32,6 +34,7 @@ struct connect_params {
     std::string client_name;  // "connmgr:<database name>"
     std::string display;      // redacted URL: the only form that appears in messages
     milliseconds query_timeout{0};
+    milliseconds restore_timeout{5'000};  // bounds the round trip that restores a session
     keepalive_options keepalive;
     std::shared_ptr<asio::ssl::context> tls;  // set for rediss://
 };
@@ -46,6 +49,7 @@ std::shared_ptr<const connect_params> make_params(const redis_endpoint& endpoint
 struct connect_result {
     error_code ec;
     std::string message;
+    connect_failure failure{connect_failure::transient};
 };
 
 inline constexpr steady_time no_deadline = steady_time::max();
@@ -75,7 +79,15 @@ public:
     bool timed_out() const noexcept { return timed_out_; }
     /// Why the connection broke, for exception messages.
     const std::string& failure() const noexcept { return failure_; }
+    /// From any thread; a busy connection is closed on its executor.
     void close() noexcept;
+
+    /// What the borrower did to the session (see session.hpp).
+    const session_tracker& session() const noexcept { return session_; }
+    /// The commands that put the session back as the connect sequence left it.
+    request restore_request() const;
+    /// Checks the replies to restore_request(); true when the session is as opened.
+    bool restored(const std::vector<reply>& replies) noexcept;
 
     const connect_params& params() const noexcept { return *params_; }
     const asio::any_io_executor& executor() const noexcept { return ex_; }
@@ -87,6 +99,7 @@ public:
     template <class F>
     void with_stream(F&& f);
     void mark_broken(std::string why) noexcept;
+    void close_now() noexcept;
 
     asio::any_io_executor ex_;
     std::shared_ptr<const connect_params> params_;
@@ -95,6 +108,7 @@ public:
     std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
     asio::steady_timer timer_;
     reply_parser parser_;
+    session_tracker session_;
     std::vector<char> in_;
     std::atomic<bool> busy_{false};
     std::atomic<bool> broken_{false};

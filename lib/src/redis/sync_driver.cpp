@@ -42,7 +42,8 @@ std::string lost_message(const core& c) {
     if (ec == errc::query_failed)
         throw error(ec,
                     "redis connection to " + c.params().display + " is busy with another request");
-    throw error(make_error_code(errc::connection_lost), lost_message(c));
+    throw error(make_error_code(c.timed_out() ? errc::query_timeout : errc::connection_lost),
+                lost_message(c));
 }
 
 reply run_command(sync_state& s, const request& req, steady_time deadline) {
@@ -62,6 +63,21 @@ reply run_command(sync_state& s, const request& req, steady_time deadline) {
             throw query_error(std::string(out.error_code()), "redis: " + out.str());
         throw_failure(*s.c, ec);
     }
+    return out;
+}
+
+std::vector<reply> run_pipeline(sync_state& s, const request& req, steady_time deadline) {
+    if (req.empty()) return {};
+    error_code ec;
+    std::vector<reply> out;
+    s.io.restart();
+    core::start(s.c, req.payload(), req.size(), deadline,
+                pipeline_handler([&](error_code e, std::vector<reply> r) {
+                    ec = e;
+                    out = std::move(r);
+                }));
+    s.io.run();
+    if (ec) throw_failure(*s.c, ec);
     return out;
 }
 
@@ -90,20 +106,21 @@ reply sync_connection::command(const std::vector<std::string>& args) {
 }
 
 std::vector<reply> sync_connection::pipeline(const request& req) {
-    if (req.empty()) return {};
-    auto& s = *state_;
-    boost::system::error_code ec;
-    std::vector<reply> out;
-    s.io.restart();
-    detail::core::start(
-        s.c, req.payload(), req.size(), detail::no_deadline,
-        detail::pipeline_handler([&](boost::system::error_code e, std::vector<reply> r) {
-            ec = e;
-            out = std::move(r);
-        }));
-    s.io.run();
-    if (ec) detail::throw_failure(*s.c, ec);
-    return out;
+    return detail::run_pipeline(*state_, req, detail::no_deadline);
+}
+
+bool sync_connection::restore_session() noexcept {
+    auto& c = *state_->c;
+    if (c.busy() || c.broken() || c.session().must_close()) return false;
+    if (c.session().clean()) return true;
+    try {
+        const auto req = c.restore_request();
+        const auto replies = detail::run_pipeline(
+            *state_, req, std::chrono::steady_clock::now() + c.params().restore_timeout);
+        return c.restored(replies);
+    } catch (...) {
+        return false;
+    }
 }
 
 bool sync_connection::is_broken() const noexcept { return state_->c->broken(); }
@@ -147,7 +164,7 @@ connect_outcome<sync_connection> sync_driver::connect(steady_time deadline) {
                                   }
                               });
         state->io.run();
-        if (result.ec) return {nullptr, result.ec, std::move(result.message)};
+        if (result.ec) return {nullptr, result.ec, std::move(result.message), result.failure};
         return {std::make_unique<sync_connection>(std::move(state)), {}, {}};
     } catch (const std::exception& e) {
         return {nullptr, make_error_code(errc::connect_failed),
@@ -159,7 +176,7 @@ boost::system::error_code sync_driver::ping(connection& c, steady_time deadline)
     return c.ping(deadline);
 }
 
-bool sync_driver::reset(connection& c) noexcept { return !c.is_broken(); }
+bool sync_driver::reset(connection& c) noexcept { return c.restore_session(); }
 
 bool sync_driver::is_broken(connection& c) noexcept { return c.is_broken(); }
 

@@ -15,11 +15,16 @@
 /// SQLSTATE and message; `result::check()` throws `query_error`), `errc::connection_lost` when
 /// the connection broke (it is then `is_broken()` and the pool discards it).
 ///
-/// `query_timeout` (from the pool options) cancels a statement on the server; it then fails with
-/// query_failed / SQLSTATE 57014 and the connection stays usable. libpq's `PQcancel` opens its
-/// own connection and blocks: it runs on a short-lived thread so the I/O thread never stalls.
-/// If the server does not answer within another query_timeout after the cancel, the connection
-/// is declared lost.
+/// `query_timeout` (from the pool options) is the client's own deadline: when it passes, a
+/// CancelRequest goes out (non-blocking on Asio, with its own deadline; libpq's blocking
+/// `PQcancel` is never called). If the server answers it within 700 ms the request fails with
+/// `errc::query_timeout` (result SQLSTATE 57014) and the connection stays usable; otherwise the
+/// connection is closed and the request fails with `errc::query_timeout` (SQLSTATE 08006): so a
+/// request ends within query_timeout + 1 s even against a frozen server. It is never replayed.
+///
+/// COPY (`TO STDOUT`, `FROM STDIN`) is not supported here: the statement fails at once with
+/// query_failed (SQLSTATE 0A000), its data is drained or the COPY ended with an error, and the
+/// connection stays usable; use a sync lease (`pqxx::stream_from` / `stream_to`).
 ///
 /// Pipelines (`async_pipeline`) send every statement before reading any result (libpq pipeline
 /// mode, one sync at the end); each statement gets its own result. One failing statement makes

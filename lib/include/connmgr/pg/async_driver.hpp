@@ -4,15 +4,18 @@
 /// Connects with `PQconnectStartParams` / `PQconnectPoll` driven by Asio readiness waits and
 /// bounded by a timer (libpq's own connect_timeout does not apply to polling). Settings are
 /// those of `pg::sync_driver`, except statement_timeout: `query_timeout` is enforced by the
-/// connection itself (a server-side cancel), which also works through PgBouncer.
+/// connection itself (a client-side deadline, then a CancelRequest, then closing the connection
+/// when the server stays silent), which also works through PgBouncer and against a frozen
+/// server. Connect failures are classified (`connect_failure`) from the server's message.
 ///
 /// Each connection runs its handlers on a strand of the executor it was connected on. Readiness
 /// comes from Asio's edge-triggered reactor; give the pools an executor whose io_context runs on
 /// one thread (the manager's does), as a second thread could take a readiness edge before the
 /// connection waits for it.
 ///
-/// Host names are resolved by `PQconnectStartParams` itself, blocking: prefer IP addresses (or
-/// `hostaddr`) for the async pool.
+/// Host names are resolved first with Asio's resolver (getaddrinfo on Asio's own thread, bounded
+/// by the connect deadline) and passed to libpq as `hostaddr`, every address of a name in turn,
+/// so `PQconnectStartParams` never blocks the I/O thread on DNS.
 ///
 /// Dead connections: `is_broken()` also reads an idle socket without blocking, so a backend
 /// that was terminated (pg_terminate_backend, server restart) is noticed as soon as its goodbye
@@ -44,6 +47,10 @@ public:
     void async_connect(boost::asio::any_io_executor ex, steady_time deadline,
                        connect_handler<connection> handler) const;
     void async_ping(connection& c, steady_time deadline, ping_handler handler) const;
+    /// A transaction left open (or failed) by the borrower, or a `reset_query` configured:
+    /// async_restore rolls back, then runs the reset_query (never in pgbouncer mode).
+    bool needs_restore(connection& c) const noexcept;
+    void async_restore(connection& c, steady_time deadline, ping_handler handler) const;
     bool reset(connection& c) const noexcept;
     bool is_broken(connection& c) const noexcept;
     void close(connection& c) const noexcept;
@@ -56,5 +63,6 @@ private:
 };
 
 static_assert(connmgr::async_driver<async_driver>);
+static_assert(connmgr::async_restorable<async_driver>);
 
 }  // namespace connmgr::pg

@@ -16,7 +16,8 @@
 /// `async_query(sql, args...)` converts its arguments at once and returns a deferred operation
 /// completing with `(error_code, pg::result)`: `co_await` it, or call it with any completion
 /// token (`db.async_query("SELECT 1")(asio::use_future)`). Errors: the pool's (acquire_timeout,
-/// circuit_open, ...), query_failed (the result carries the SQLSTATE; `r.check()` throws
+/// circuit_open, ...), query_timeout (no answer within query_timeout; see async_connection.hpp),
+/// query_failed (the result carries the SQLSTATE; `r.check()` throws
 /// query_error), connection_lost (the connection is discarded; the query is never replayed).
 ///
 /// \par Thread safety

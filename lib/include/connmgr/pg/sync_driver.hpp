@@ -6,10 +6,21 @@
 /// from `pool_options::keepalive`, `connect_timeout` from the pool's deadline and, when
 /// `query_timeout` is set, `statement_timeout` as a startup option (`options=-c ...`).
 ///
+/// `query_timeout` is also enforced by the client, directly and through PgBouncer: a watchdog
+/// thread (one per process) watches each connection's socket without touching libpq; a request
+/// that has had no answer for query_timeout gets a CancelRequest (non-blocking, bounded), and
+/// if the server stays silent for 700 ms more the socket is shut down. The blocked statement
+/// then fails with `pqxx::sql_error` SQLSTATE 57014 (cancelled) or `pqxx::broken_connection`
+/// (socket shut down; the pool discards the connection), within query_timeout + 1 s. This
+/// needs TCP: over a unix socket only the server-side statement_timeout applies.
+///
 /// PgBouncer mode (`database_config::pgbouncer`): PgBouncer rejects startup `options` and a
 /// session `SET` would leak to other clients in transaction pooling, so no statement_timeout
-/// is applied by the driver: set it per role on the server (`ALTER ROLE ... SET
-/// statement_timeout`) or per transaction (`SET LOCAL`).
+/// is applied by the driver (the client-side timeout above still is): set it per role on the
+/// server (`ALTER ROLE ... SET statement_timeout`) or per transaction (`SET LOCAL`).
+///
+/// On return (`reset()`), an open or failed transaction is rolled back and `reset_query`, when
+/// set, runs (e.g. `DISCARD ALL`; never in pgbouncer mode, which the configuration refuses).
 ///
 /// libpqxx 6 silently reconnects a broken connection on next use; the driver turns that off so
 /// that a broken connection stays broken and the pool discards it.

@@ -11,8 +11,9 @@
 ///   (its `error_code()` is the prefix: WRONGTYPE, NOAUTH, ...); the connection stays usable.
 /// - `async_pipeline`: error replies are returned in place as `reply_type::error`; the
 ///   operation itself succeeds.
-/// - A lost connection, a protocol error, or `query_timeout` expiring mid-request completes
-///   with `errc::connection_lost` and marks the connection broken (a pool discards it).
+/// - A lost connection or a protocol error completes with `errc::connection_lost`;
+///   `query_timeout` expiring mid-request (the client's own deadline) with
+///   `errc::query_timeout`. Either marks the connection broken (a pool discards it).
 
 #include <connmgr/config.hpp>
 #include <connmgr/driver.hpp>
@@ -123,6 +124,12 @@ public:
     void async_connect(boost::asio::any_io_executor ex, steady_time deadline,
                        connect_handler<connection> handler);
     void async_ping(connection& c, steady_time deadline, ping_handler handler);
+    /// The borrower left a MULTI, a WATCH, another database or client name behind: one round
+    /// trip (async_restore) puts it back. A session that cannot be restored cheaply
+    /// (subscribed, CLIENT REPLY OFF, MONITOR, RESET or AUTH sent, a reply left unread) is
+    /// refused by reset() and closed.
+    bool needs_restore(connection& c) noexcept;
+    void async_restore(connection& c, steady_time deadline, ping_handler handler);
     bool reset(connection& c) noexcept;
     bool is_broken(connection& c) noexcept;
     void close(connection& c) noexcept;
@@ -132,5 +139,6 @@ private:
 };
 
 static_assert(connmgr::async_driver<async_driver>);
+static_assert(connmgr::async_restorable<async_driver>);
 
 }  // namespace connmgr::redis

@@ -8,8 +8,9 @@
 ///
 /// Errors: as the drivers (see redis/sync_driver.hpp and redis/async_driver.hpp), plus the
 /// pools' own (acquire_timeout, pool_exhausted, circuit_open, shutting_down, connect_failed).
-/// A connection lost mid-request fails the request with `errc::connection_lost` and is
-/// discarded; the request is never replayed, since it may have run on the server.
+/// A connection lost mid-request fails the request with `errc::connection_lost`, one whose
+/// server gave no answer within `query_timeout` with `errc::query_timeout`; either connection is
+/// discarded, and the request is never replayed, since it may have run on the server.
 ///
 /// Dead idle connections: before a borrowed connection is used, the client checks without a
 /// round trip whether the server closed it while it sat idle (CLIENT KILL, restart, server
@@ -83,7 +84,7 @@ struct redis_client_op {
 
     template <class Self>
     void operator()(Self& self, boost::system::error_code ec, result_type result) {
-        if (ec == errc::connection_lost) held.mark_broken();
+        if (ec == errc::connection_lost || ec == errc::query_timeout) held.mark_broken();
         held.release();  // back in the pool before the caller resumes
         self.complete(ec, std::move(result));
     }

@@ -9,9 +9,10 @@
 /// Errors: an error reply to `command()` throws `query_error` whose `server_code()` is the
 /// prefix (WRONGTYPE, NOAUTH, ERR ...) and leaves the connection usable. Inside `pipeline()`,
 /// error replies are returned in place as `reply_type::error` and do not disturb the other
-/// replies. A lost connection, a protocol error, or `query_timeout` expiring mid-request throws
-/// `connmgr::error` with `errc::connection_lost` and marks the connection broken, so a pool
-/// discards it.
+/// replies. A lost connection or a protocol error throws `connmgr::error` with
+/// `errc::connection_lost`; `query_timeout` expiring mid-request (the client's own deadline, so
+/// a frozen server is noticed too) throws it with `errc::query_timeout`. Either marks the
+/// connection broken, so a pool discards it: its reply stream no longer matches the requests.
 
 #include <connmgr/config.hpp>
 #include <connmgr/driver.hpp>
@@ -66,6 +67,12 @@ public:
 
     /// PING within `deadline`; an error code instead of an exception.
     boost::system::error_code ping(steady_time deadline) noexcept;
+
+    /// Puts the session back as the connect sequence left it (the pool calls it on return):
+    /// true when it already was or one round trip of DISCARD / UNWATCH / SELECT / CLIENT
+    /// SETNAME made it so; false when it cannot be done cheaply (subscribed, CLIENT REPLY OFF,
+    /// MONITOR, RESET or AUTH sent, a reply left unread, broken): close it then.
+    bool restore_session() noexcept;
 
 private:
     std::unique_ptr<detail::sync_state> state_;
