@@ -230,12 +230,10 @@ TEST_P(ServerKilled, RequestsFailWithinTheDeadlineAndRecoverAfterRestart) {
 
 INSTANTIATE_TEST_SUITE_P(Fault, ServerKilled, testing::ValuesIn(every_param()), param_name);
 
-// KNOWN CORE DEFECT (reported to the lead; the pool core is being rewritten): with the default
-// breaker (5 failures, open_for 60 s) today's core keeps the breaker open for the whole
-// open_for before a single trial connect, so a server that is back after ~1 s is shut out for a
-// minute. DESIGN §5 (and issue 16) want a background trial after retry.base_delay, then at
-// doubling intervals up to open_for, and recovery within 5 s of the server's return. This test
-// states that requirement and fails until the core implements it.
+// Defect (fixed in the pool core): with the default breaker (5 failures, open_for 60 s) the
+// breaker stayed open for the whole open_for before a single trial connect, so a server back
+// after ~1 s was shut out for a minute. DESIGN §5: one background trial after retry.base_delay,
+// then at doubling intervals up to open_for; so recovery within 5 s of the server's return.
 class ServerKilledDefaultBreaker : public ServerKilled {};
 
 TEST_P(ServerKilledDefaultBreaker, ServerBackIsUsedAgainWithinFiveSeconds) {

@@ -12,6 +12,8 @@ connmgr_test_label(redis_client_test LABEL fault LOCK redis-restart
   FILTER "RedisClient.SurvivesAServerRestart")
 connmgr_test(redis_deep_reply_test LABEL integration
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/redis_deep_reply_test.cpp
+  LIBS connmgr_redis connmgr_core
+  LOCK redis-restart)
 connmgr_test(redis_session_test LABEL integration
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/redis_session_test.cpp
   LIBS connmgr_redis connmgr_core
