@@ -328,7 +328,7 @@ TEST(ConfigErrors, DurationPastTheMaximumNamesFileLineAndKey) {
                              "databases:\n  app:\n    url: postgresql://u@h/db\n    pool:\n"
                              "      idle_timeout: 1000000000000s\n");
     EXPECT_CONTAINS(error_of([&] { load_config({f}, {}); }),
-                    f + ":5:21: databases.app.pool.idle_timeout: '1000000000000s' is longer than "
+                    f + ":5:7: databases.app.pool.idle_timeout: '1000000000000s' is longer than "
                         "the maximum of");
     const auto g = dir.write("d.yaml",
                              "databases:\n  app:\n    url: postgresql://u@h/db\n    pool:\n"
@@ -423,6 +423,7 @@ TEST(ConfigRuntime, ListenAddressParts) {
     EXPECT_EQ(parse_listen_address("localhost:5").host, "localhost");
     EXPECT_CONTAINS(error_of([] { parse_listen_address("::1:80"); }), "needs brackets");
     EXPECT_CONTAINS(error_of([] { parse_listen_address(":80"); }), "no host");
+}
 
 TEST(ConfigErrors, ResetQueryRefusedWithPgbouncerNamingTheKey) {
     temp_dir dir;

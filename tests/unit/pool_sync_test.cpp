@@ -230,23 +230,30 @@ TEST(SyncPool, MinIdleIsFilledAndRefilled) {
 }
 
 TEST(SyncPool, IdleAboveMinIdleClosesAfterIdleTimeout) {
+    manual_clock::reset();
     auto b = std::make_shared<fake_backend>();
     auto p = params(3);
-    p.pool.idle_timeout = 40ms;
-    pool_t pool(fake_sync_driver(b), p);
+    p.pool.idle_timeout = 10min;
+    manual_pool pool(fake_sync_driver(b), p);
     {
         auto a = pool.acquire();
         auto c = pool.acquire();
     }
     EXPECT_EQ(pool.stats().idle, 2u);
-    ASSERT_TRUE(eventually([&] { return pool.stats().idle == 0; }));
+    manual_clock::advance(9min);
+    pool.run_timers();
+    EXPECT_EQ(pool.stats().idle, 2u);
+    manual_clock::advance(1min);
+    pool.run_timers();  // the sweep closes both, synchronously
+    EXPECT_EQ(pool.stats().idle, 0u);
     EXPECT_EQ(b->open.load(), 0);
 }
 
 TEST(SyncPool, LeakWarningNamesHolder) {
     auto b = std::make_shared<fake_backend>();
     auto p = params(1);
-    p.pool.leak_threshold = 20ms;
+    p.pool.leak_threshold = 1min;
+    manual_clock::reset();
     std::mutex m;
     std::vector<std::string> logged;
     auto previous =
@@ -255,13 +262,13 @@ TEST(SyncPool, LeakWarningNamesHolder) {
             logged.emplace_back(s);
         });
     {
-        pool_t pool(fake_sync_driver(b), p);
+        manual_pool pool(fake_sync_driver(b), p);
         auto l = pool.acquire({.timeout = {}, .holder = "memory-store#42"});
         EXPECT_EQ(l.holder(), "memory-store#42");
-        ASSERT_TRUE(eventually([&] {
-            std::lock_guard lock(m);
-            return !logged.empty();
-        }));
+        manual_clock::advance(61s);
+        pool.run_timers();  // the sweep logs, synchronously
+        std::lock_guard lock(m);
+        ASSERT_FALSE(logged.empty());
     }
     connmgr::detail::set_log_sink(previous);
     EXPECT_NE(logged.at(0).find("memory-store#42"), std::string::npos);

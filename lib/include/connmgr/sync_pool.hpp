@@ -84,6 +84,10 @@ public:
     void on_closing(std::unique_lock<std::mutex>& lock) { stop_worker(lock); }
     void forget_threads() {
         (void)worker_.release();  // that thread exists only in the parent: never join it
+        // glibc still counts the parent's worker as waiting on the old condition variable, and
+        // signalling it would wait for that waiter forever: use a new one (the old one leaks).
+        (void)work_cv_.release();
+        work_cv_ = std::make_unique<std::condition_variable>();
         stop_ = false;
         jobs_.clear();
         wake_at_ = Clock::time_point::max();
@@ -194,14 +198,14 @@ private:
         if (!worker_ && !core_.closing()) {
             worker_ = std::make_unique<std::thread>([this] { run_worker(); });
         } else {
-            work_cv_.notify_one();
+            work_cv_->notify_one();
         }
     }
 
     void stop_worker(std::unique_lock<std::mutex>& lock) {
         if (!worker_) return;
         stop_ = true;
-        work_cv_.notify_one();
+        work_cv_->notify_one();
         auto t = std::move(worker_);
         lock.unlock();
         t->join();
@@ -240,13 +244,13 @@ private:
                 continue;
             }
             if (wake_at_ == Clock::time_point::max())
-                work_cv_.wait(lock);
+                work_cv_->wait(lock);
             else
-                work_cv_.wait_until(lock, to_steady<Clock>(wake_at_));
+                work_cv_->wait_until(lock, to_steady<Clock>(wake_at_));
         }
     }
 
-    std::condition_variable work_cv_;
+    std::unique_ptr<std::condition_variable> work_cv_{std::make_unique<std::condition_variable>()};
     std::deque<start_connect<Clock>> jobs_;
     typename Clock::time_point wake_at_{Clock::time_point::max()};
     std::unique_ptr<std::thread> worker_;

@@ -60,7 +60,7 @@ public:
         self().on_closing(lock);
         self().execute(todo, lock);
         lock.lock();
-        drained_.wait_for(lock, drain, [this] { return core_.in_use() == 0; });
+        drained_->wait_for(lock, drain, [this] { return core_.in_use() == 0; });
         return make_summary(core_, before.closed_total);
     }
 
@@ -103,7 +103,13 @@ protected:
             return;
         std::unique_lock lock(mutex_);
         actions_type todo;
-        if (core_.on_fork(now_gen, todo)) self().forget_threads();
+        if (core_.on_fork(now_gen, todo)) {
+            self().forget_threads();
+            // A parent thread may have waited on it: in the child, signalling it could wait
+            // for that phantom waiter forever (glibc), so use a new one (the old one leaks).
+            (void)drained_.release();
+            drained_ = std::make_unique<std::condition_variable>();
+        }
         generation_.store(now_gen, std::memory_order_relaxed);
         self().execute(todo, lock);
     }
@@ -130,7 +136,7 @@ protected:
     /// Under the lock, after carrying out actions: a close() waiting for the drain is woken
     /// once nothing is leased.
     void notify_drained() {
-        if (core_.closing() && core_.in_use() == 0) drained_.notify_all();
+        if (core_.closing() && core_.in_use() == 0) drained_->notify_all();
     }
 
     Driver driver_;
@@ -147,7 +153,7 @@ private:
     }
 
     std::atomic<std::uint64_t> generation_;
-    std::condition_variable drained_;
+    std::unique_ptr<std::condition_variable> drained_{std::make_unique<std::condition_variable>()};
 };
 
 /// What sync_pool and async_pool offer alike, over their shared implementation.
