@@ -202,8 +202,9 @@ public:
         std::string out;
         for (const auto& [o, c] : by_outcome_) out += o + "=" + std::to_string(c) + " ";
         for (const auto& [o, w] : max_wait_)
-            out += "max_wait[" + o + "]=" +
-                   std::to_string(std::chrono::duration_cast<milliseconds>(w).count()) + "ms ";
+            out += "max_wait[" + o +
+                   "]=" + std::to_string(std::chrono::duration_cast<milliseconds>(w).count()) +
+                   "ms ";
         out += "longest=" +
                std::to_string(std::chrono::duration_cast<milliseconds>(longest_).count()) + "ms";
         return out;
