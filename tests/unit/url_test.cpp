@@ -28,6 +28,20 @@ std::string parse_error(const char* text) {
     return {};
 }
 
+// Found by the URL fuzz target: libpq stopped at the NUL, so the pool key did not describe the
+// whole text (and did not parse back).
+TEST(DbUrl, NulByteRefusedWithItsOffset) {
+    const std::string text("postgresql://u:s3cret@h1:5432,h2\0\0:54/db", 41);
+    try {
+        (void)connmgr::db_url::parse(text);
+        FAIL() << "a URL with a NUL byte was accepted";
+    } catch (const connmgr::config_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("NUL byte at offset 32"), std::string::npos) << what;
+        EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
+    }
+}
+
 TEST(DbUrl, PostgresAliasFolded) {
     EXPECT_EQ(key("postgres://u:p@h:5432/db"), key("postgresql://u:p@h:5432/db"));
     EXPECT_EQ(key("POSTGRES://u:p@h:5432/db"), key("postgresql://u:p@h:5432/db"));

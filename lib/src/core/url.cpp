@@ -130,6 +130,11 @@ std::string assemble(std::string_view scheme, const std::string& user, const std
 
 db_url db_url::parse(std::string_view text) {
     const std::string_view raw_secret = raw_password(text);
+    // libpq reads C strings: it would parse only what precedes a NUL, so the key would not
+    // describe the whole text (found by tests/fuzz/url_fuzz.cpp).
+    if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+        fail(raw_secret, "a NUL byte at offset " + std::to_string(nul) +
+                             " (percent-encode it if it is really meant)");
     const auto colon = text.find("://");
     if (colon == std::string_view::npos)
         fail(raw_secret, "expected scheme://..., e.g. postgresql:// or redis://");
