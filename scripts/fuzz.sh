@@ -7,16 +7,22 @@
 # tests (label unit, in the fuzz and the ordinary build) keep it fixed.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: url config redis_reply (default: all)
+#
+# CONNMGR_FUZZ_SEED (default 1) fixes libFuzzer's mutation sequence, so a run from a clean
+# build/fuzz/corpus/ (as in CI) is reproducible: a finding in CI is the same finding here. Set it
+# to 0 for a random seed when hunting (e.g. CONNMGR_FUZZ_SEED=0 scripts/fuzz.sh 600).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 seconds=${1:-30}
+seed=${CONNMGR_FUZZ_SEED:-1}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(url config redis_reply)
 case $seconds in *[!0-9]* | '') echo "fuzz.sh: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
+case $seed in *[!0-9]* | '') echo "fuzz.sh: CONNMGR_FUZZ_SEED must be a whole number, got '$seed'" >&2; exit 2 ;; esac
 
 cmake --preset fuzz >/dev/null || exit 1
 binaries=()
@@ -33,7 +39,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$artifacts"
   echo "== fuzz $t (${seconds}s)"
   # -max_len: the seeds are small; longer inputs only slow the search down.
-  if ! "build/fuzz/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+  if ! "build/fuzz/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -seed="$seed" -max_len=4096 -timeout=10 \
       -print_final_stats=1 -artifact_prefix="$artifacts" "$work" "tests/fuzz/corpus/$t" \
       >"build/fuzz/$t.log" 2>&1; then
     failed+=("$t")

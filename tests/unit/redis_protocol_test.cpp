@@ -258,6 +258,22 @@ TEST(RedisParser, LineLengthIsBounded) {
     EXPECT_NE(over.error.find("no CRLF within 8 bytes"), std::string::npos) << over.error;
 }
 
+// Found by the split-feed fuzz check: a number line of exactly the limit was refused when its
+// '\r' arrived before its '\n', and accepted when fed whole.
+TEST(RedisParser, LongestNumberLineParsesFedByteByByte) {
+    const std::string wire = ":" + std::string(31, '0') + "7\r\n";  // 32 digits: the limit
+    reply_parser whole;
+    EXPECT_EQ(parse_all(whole, wire).replies.size(), 1U);
+    reply_parser split;
+    std::optional<reply> r;
+    for (char c : wire) {
+        ASSERT_TRUE(split.feed(&c, 1)) << split.error();
+        if (auto next = split.next()) r = std::move(next);
+    }
+    ASSERT_TRUE(r.has_value()) << split.error();
+    EXPECT_EQ(r->integer(), 7);
+}
+
 TEST(RedisParser, HugeDeclaredArrayAllocatesNothingUpFront) {
     // Four billion elements declared, three sent: the parser waits, it does not allocate.
     reply_parser p;

@@ -42,6 +42,17 @@ TEST(DbUrl, NulByteRefusedWithItsOffset) {
     }
 }
 
+// Found by the URL fuzz target: a host name holding a percent-encoded ':' was put in brackets
+// as if it were IPv6, and its '@' then read as userinfo when the key was parsed again.
+TEST(DbUrl, HostWithEncodedColonAndAtKeepsAParsableKey) {
+    const auto u = connmgr::db_url::parse("postgresql://db%40x%3Ay/app");
+    const auto again = connmgr::db_url::parse(u.pool_key());
+    EXPECT_EQ(again.pool_key(), u.pool_key());
+    EXPECT_EQ(u.pool_key().find('['), std::string::npos) << u.pool_key();
+    EXPECT_EQ(connmgr::db_url::parse("postgresql://[::1]:5433/app").pool_key().find("[::1]:5433"),
+              std::string("postgresql://").size());
+}
+
 TEST(DbUrl, PostgresAliasFolded) {
     EXPECT_EQ(key("postgres://u:p@h:5432/db"), key("postgresql://u:p@h:5432/db"));
     EXPECT_EQ(key("POSTGRES://u:p@h:5432/db"), key("postgresql://u:p@h:5432/db"));

@@ -1,6 +1,8 @@
 #include <connmgr/error.hpp>
 #include <connmgr/url.hpp>
 
+#include <arpa/inet.h>
+
 #include <libpq-fe.h>
 #include <boost/url/encode.hpp>
 #include <boost/url/grammar/lut_chars.hpp>
@@ -49,7 +51,11 @@ std::string pct_value(std::string_view s) {
 // directory's slashes are percent-encoded (libpq's own spelling), so the key and the redacted
 // form parse back to the same host instead of a path.
 std::string pg_host(const std::string& host) {
-    if (host.find(':') != std::string::npos) return "[" + host + "]";
+    // Only a real IPv6 address goes in brackets: a name holding ':' or '@' (percent-encoded in
+    // the URL) is percent-encoded again, or the key would not parse back (found by the fuzzer).
+    in6_addr v6{};
+    if (host.find(':') != std::string::npos && ::inet_pton(AF_INET6, host.c_str(), &v6) == 1)
+        return "[" + host + "]";
     return pct(host);
 }
 
