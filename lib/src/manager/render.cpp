@@ -84,6 +84,14 @@ std::string otel_labels(const pool_stats& p) {
            escape_label(join(p.databases) + "/" + to_string(p.flavour)) + "\"";
 }
 
+// A family with one sample per pool, labelled by `labels(pool)`.
+template <class Labels, class Value>
+void per_pool_family(exposition& e, const manager_stats& s, const char* name, const char* type,
+                     const char* help, Labels labels, Value value) {
+    e.family(name, type, help);
+    for (const auto& p : s.pools) e.sample(name, labels(p), value(p));
+}
+
 // One histogram's samples: a bucket per bound, +Inf (every observation), sum and count.
 void histogram_samples(exposition& e, const std::string& name, const std::string& labels,
                        const std::vector<double>& bounds,
@@ -112,8 +120,7 @@ void otel_families(exposition& e, const manager_stats& s) {
                  number(std::uint64_t{p.in_use}));
     }
     auto per_pool = [&](const char* name, const char* type, const char* help, auto field) {
-        e.family(name, type, help);
-        for (const auto& p : s.pools) e.sample(name, otel_labels(p), field(p));
+        per_pool_family(e, s, name, type, help, otel_labels, field);
     };
     per_pool("db_client_connection_max", "gauge", "Maximum number of open connections allowed.",
              [](const pool_stats& p) { return number(std::uint64_t{p.max_size}); });
@@ -251,8 +258,7 @@ std::string to_prometheus(const manager_stats& s) {
                  number(std::uint64_t{p.connecting}));
     }
     auto gauge = [&](const char* name, const char* type, const char* help, auto field) {
-        e.family(name, type, help);
-        for (const auto& p : s.pools) e.sample(name, pool_labels(p), field(p));
+        per_pool_family(e, s, name, type, help, pool_labels, field);
     };
     gauge("connmgr_pool_max_size", "gauge", "Hard cap on a pool's connections.",
           [](const pool_stats& p) { return number(std::uint64_t{p.max_size}); });

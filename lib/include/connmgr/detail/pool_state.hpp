@@ -374,7 +374,6 @@ public:
     std::size_t waiters() const noexcept { return waiter_count_; }
     std::size_t open() const noexcept { return idle_count_ + in_use_; }
     std::size_t total() const noexcept { return open() + connecting(); }
-    const std::string& last_connect_error() const noexcept { return last_connect_error_; }
     breaker_state breaker() const noexcept { return breaker_; }
 
     /// Holders of the leases still out, for the close summary.
