@@ -15,6 +15,11 @@
 #     installed; skipped with a note otherwise).
 #   The pool microbenchmarks (Google Benchmark binaries under build/release/tests) when built.
 #
+# Beside each throughput: the client's CPU time per request (user + system of the whole client
+# process, from its own accounting through /usr/bin/time, divided by the requests it made), for
+# connmgr and for the reference tool; and the load average before and after the run, so that a
+# run on a busy machine shows it. Async runs say how many I/O threads their clients used.
+#
 # Prints a Markdown table on stdout and writes the same figures as JSON to
 # .run/bench/bench-<time>.json (and .run/bench/latest.json, latest.md).
 # Takes about 4 minutes; --quick or CONNMGR_BENCH_QUICK=1 makes every run 1-3 s (CI).
@@ -43,7 +48,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-for tool in jq pgbench redis-benchmark; do
+for tool in jq pgbench redis-benchmark /usr/bin/time; do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh; jq: apt-get install jq)"
 done
 
@@ -101,13 +106,22 @@ rows="$work/rows.jsonl"
 : > "$rows"
 # Runs happen in subshells ($(...)), so failures are counted in a file.
 fail() { echo x >> "$work/failures"; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average before: $load_before"
+
+# Runs a client under /usr/bin/time; its user + system seconds go to $work/cpu.
+timed() { /usr/bin/time -f '%U %S' -o "$work/cpu" "$@"; }
+# Microseconds of client CPU per request: timed()'s figure divided by REQUESTS.
+cpu_us_per_request() {  # REQUESTS
+  awk -v n="$1" '{ if (n > 0) printf "%.2f", ($1 + $2) * 1e6 / n }' "$work/cpu" 2>/dev/null || true
+}
 
 # One `connmgr bench --json` run; prints its JSON (or nothing when it produced none).
 connmgr_bench() {  # DB CLIENTS SECONDS FLAVOUR PIPELINE COMMAND [EXTRA ARGS...]
   local db=$1 clients=$2 seconds=$3 flavour=$4 pipe=$5 command=$6 up json rc=0
   local extra=("${@:7}")
   up=$(echo "$db" | tr '[:lower:]' '[:upper:]')
-  json=$(env "CONNMGR_DATABASES__${up}__POOL__MAX_SIZE=$clients" \
+  json=$(timed env "CONNMGR_DATABASES__${up}__POOL__MAX_SIZE=$clients" \
              "CONNMGR_DATABASES__${up}__POOL__SYNC__MAX_SIZE=$clients" \
              "CONNMGR_DATABASES__${up}__POOL__ASYNC__MAX_SIZE=$clients" \
          "$connmgr" --config "$config" bench "$db" --clients "$clients" --duration "${seconds}s" \
@@ -123,17 +137,22 @@ connmgr_bench() {  # DB CLIENTS SECONDS FLAVOUR PIPELINE COMMAND [EXTRA ARGS...]
     log "connmgr bench $db $flavour c=$clients '$command' had errors: $(echo "$json" | jq -c .errors)"
     fail
   fi
-  echo "$json"
+  local requests cpu
+  requests=$(echo "$json" | jq '.requests_ok + ([.errors[]] | add // 0)')
+  cpu=$(cpu_us_per_request "$requests")
+  echo "$json" | jq -c --arg cpu "$cpu" '. + {cpu_us_per_request: ($cpu | tonumber? // null)}'
 }
 
 # Appends one comparison row.
-row() {  # SECTION WORKLOAD CLIENTS CONNMGR_JSON REF_TOOL REF_COMMAND REF_TPS [REF_P50_MS REF_P99_MS]
+row() {  # SECTION WORKLOAD CLIENTS CONNMGR_JSON REF_TOOL REF_COMMAND REF_TPS [REF_P50_MS REF_P99_MS REF_CPU_US]
   jq -nc --arg section "$1" --arg workload "$2" --argjson clients "$3" --argjson connmgr "$4" \
-    --arg tool "$5" --arg command "$6" --arg tps "$7" --arg p50 "${8:-}" --arg p99 "${9:-}" '
+    --arg tool "$5" --arg command "$6" --arg tps "$7" --arg p50 "${8:-}" --arg p99 "${9:-}" \
+    --arg cpu "${10:-}" '
     ($tps | tonumber? // null) as $ref
     | {section: $section, workload: $workload, clients: $clients, connmgr: $connmgr,
        reference: {tool: $tool, command: $command, throughput_per_second: $ref,
-                   p50_ms: ($p50 | tonumber? // null), p99_ms: ($p99 | tonumber? // null)},
+                   p50_ms: ($p50 | tonumber? // null), p99_ms: ($p99 | tonumber? // null),
+                   cpu_us_per_request: ($cpu | tonumber? // null)},
        ratio: (if $connmgr != null and $ref != null and $ref > 0
                then ($connmgr.throughput_per_second / $ref * 10000 | round / 10000) else null end)}' \
     >> "$rows"
@@ -141,13 +160,14 @@ row() {  # SECTION WORKLOAD CLIENTS CONNMGR_JSON REF_TOOL REF_COMMAND REF_TPS [R
 
 # ---- PostgreSQL -------------------------------------------------------------------------
 pg_host=127.0.0.1 pg_port=${CONNMGR_PG_PORT:-55432} pg_user=connmgr pg_name=connmgr_test
-pgbench_tps() {  # CLIENTS SECONDS EXTRA...  -> tps (one retry: the server is shared)
-  local clients=$1 seconds=$2 attempt tps; shift 2
+pgbench_tps() {  # CLIENTS SECONDS EXTRA...  -> "tps cpu_us_per_request" (one retry: the server is shared)
+  local clients=$1 seconds=$2 attempt tps done; shift 2
   for attempt in 1 2; do
-    PGPASSWORD=connmgr-secret pgbench -h $pg_host -p $pg_port -U $pg_user -n \
+    PGPASSWORD=connmgr-secret timed pgbench -h $pg_host -p $pg_port -U $pg_user -n \
       -f "$work/select1.sql" -c "$clients" -j 2 -T "$seconds" "$@" $pg_name >"$work/pgbench.log" 2>&1 || true
     tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.log" | head -n1)
-    if [ -n "$tps" ]; then echo "$tps"; return 0; fi
+    done=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/pgbench.log" | head -n1)
+    if [ -n "$tps" ]; then echo "$tps $(cpu_us_per_request "${done:-0}")"; return 0; fi
     log "pgbench -c $clients $* (attempt $attempt): $(grep -m2 -iE 'error|fatal' "$work/pgbench.log" | tr '\n' ' ')"
   done
   return 1
@@ -156,23 +176,26 @@ pgbench_cmd() { echo "pgbench -n -f select1.sql -c $1 -j 2 -T $2${3:+ $3}"; }
 
 for n in "${clients_list[@]}"; do
   log "PostgreSQL SELECT 1, $n client(s)"
-  simple=$(pgbench_tps "$n" "$pg_seconds") || true
-  prepared=$(pgbench_tps "$n" "$pg_seconds" -M prepared) || true
+  simple="" simple_cpu="" prepared="" prepared_cpu="" fresh="" fresh_cpu=""
+  read -r simple simple_cpu < <(pgbench_tps "$n" "$pg_seconds"; echo) || true
+  read -r prepared prepared_cpu < <(pgbench_tps "$n" "$pg_seconds" -M prepared; echo) || true
   [ -n "$simple" ] && [ -n "$prepared" ] || { log "pgbench failed at c=$n"; fail; }
   sync=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" sync 1 "SELECT 1")
   async=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" async 1 "SELECT 1")
   piped=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" async $pipeline "SELECT 1")
   for f in sync async; do
     j=$sync; [ $f = async ] && j=$async
-    row postgres "SELECT 1, $f" "$n" "$j" "pgbench simple" "$(pgbench_cmd "$n" "$pg_seconds")" "$simple"
-    row postgres "SELECT 1, $f" "$n" "$j" "pgbench prepared" "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" "$prepared"
+    row postgres "SELECT 1, $f" "$n" "$j" "pgbench simple" "$(pgbench_cmd "$n" "$pg_seconds")" \
+      "$simple" "" "" "$simple_cpu"
+    row postgres "SELECT 1, $f" "$n" "$j" "pgbench prepared" "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" \
+      "$prepared" "" "" "$prepared_cpu"
   done
   row postgres "SELECT 1, async pipeline $pipeline" "$n" "$piped" "pgbench prepared" \
-    "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" "$prepared"
+    "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" "$prepared" "" "" "$prepared_cpu"
   if [ "$n" -le 16 ]; then
-    fresh=$(pgbench_tps "$n" "$pg_seconds" -C) || true
+    read -r fresh fresh_cpu < <(pgbench_tps "$n" "$pg_seconds" -C; echo) || true
     row postgres "SELECT 1, sync (pooled)" "$n" "$sync" "pgbench -C (new connection per request)" \
-      "$(pgbench_cmd "$n" "$pg_seconds" -C)" "$fresh"
+      "$(pgbench_cmd "$n" "$pg_seconds" -C)" "$fresh" "" "" "$fresh_cpu"
   fi
 done
 
@@ -187,16 +210,18 @@ redis_requests() {  # CLIENTS PIPELINE
   [ "$2" -gt 1 ] && rate=500000
   echo $((rate * redis_seconds))
 }
-# redis-benchmark --csv: the -q figures plus latency percentiles, one line per test.
-redis_reference() {  # CLIENTS PIPELINE -> lines "TEST rps p50 p99"
-  local requests
+# redis-benchmark --csv: the -q figures plus latency percentiles. One test per process, so its
+# CPU time is that test's. PING is PING_MBULK (the inline PING_INLINE has no Redis client peer).
+redis_reference() {  # CLIENTS PIPELINE TEST -> "rps p50 p99 cpu_us_per_request"
+  local requests line
   requests=$(redis_requests "$1" "$2")
-  redis-benchmark -h 127.0.0.1 -p $redis_port -t ping,set,get -c "$1" -n "$requests" -P "$2" --csv 2>/dev/null \
-    | tr -d '"' | awk -F, 'NR > 1 { print $1, $2, $5, $7 }'
+  line=$(timed redis-benchmark -h 127.0.0.1 -p $redis_port -t "$3" -c "$1" -n "$requests" -P "$2" --csv 2>/dev/null \
+    | tr -d '"' | awk -F, -v t="$4" 'NR > 1 && $1 == t { print $2, $5, $7 }') || true
+  [ -n "$line" ] && echo "$line $(cpu_us_per_request "$requests")"
 }
 redis_ref_cmd() {
   local p=""; [ "$2" -gt 1 ] && p=" -P $2"
-  echo "redis-benchmark -p $redis_port -t ping,set,get -c $1 -n $(redis_requests "$1" "$2")$p"
+  echo "redis-benchmark -p $redis_port -t $3 -c $1 -n $(redis_requests "$1" "$2")$p"
 }
 
 "$connmgr" --config "$config" bench "$redis_db" --clients 1 --requests 1 --command "SET $key xxx" --json >/dev/null 2>&1 || true
@@ -204,15 +229,15 @@ for n in "${clients_list[@]}" "pipelined"; do
   clients=$n pipe=1 label=""
   if [ "$n" = pipelined ]; then clients=16 pipe=$pipeline label=", pipeline $pipeline"; fi
   log "Redis PING/GET/SET, $clients client(s)$label"
-  ref=$(redis_reference "$clients" "$pipe") || true
-  [ -n "$ref" ] || { log "redis-benchmark failed at c=$clients"; fail; }
   for cmd in PING GET SET; do
-    ref_name=$cmd; [ $cmd = PING ] && ref_name=PING_MBULK
-    read -r _ rps p50 p99 < <(echo "$ref" | awk -v t="$ref_name" '$1 == t' ; echo) || true
+    ref_name=$cmd test=${cmd,,}; [ $cmd = PING ] && ref_name=PING_MBULK test=ping_mbulk
+    rps="" p50="" p99="" cpu=""
+    read -r rps p50 p99 cpu < <(redis_reference "$clients" "$pipe" "$test" "$ref_name"; echo) || true
+    [ -n "$rps" ] || { log "redis-benchmark $ref_name failed at c=$clients"; fail; }
     for f in sync async; do
       j=$(connmgr_bench "$redis_db" "$clients" "$redis_seconds" $f "$pipe" "${redis_command[$cmd]}")
       row redis "$cmd, $f$label" "$clients" "$j" "redis-benchmark $ref_name" \
-        "$(redis_ref_cmd "$clients" "$pipe")" "${rps:-}" "${p50:-}" "${p99:-}"
+        "$(redis_ref_cmd "$clients" "$pipe" "$test")" "${rps:-}" "${p50:-}" "${p99:-}" "${cpu:-}"
     done
   done
 done
@@ -246,26 +271,29 @@ else
       cypher=${graph_query[$q]}
       log "FalkorDB ${graph_label[$q]}, $n client(s)"
       # redis-benchmark --csv: the test name (the command, maybe with commas) then 7 figures.
-      read -r rps p50 p99 < <(redis-benchmark -h 127.0.0.1 -p "$falkordb_port" -c "$n" \
+      rps="" p50="" p99=""
+      read -r rps p50 p99 < <(timed redis-benchmark -h 127.0.0.1 -p "$falkordb_port" -c "$n" \
           -n "$(graph_requests "$n")" --csv GRAPH.QUERY "$graph_name" "$cypher" --compact 2>/dev/null \
         | tr -d '"' | awk -F, 'NR > 1 { print $(NF-6), $(NF-3), $(NF-1) }'; echo) || true
       [ -n "${rps:-}" ] || { log "redis-benchmark GRAPH.QUERY failed at c=$n"; fail; }
-      js_tps="" js_p50="" js_p99=""
+      rb_cpu=$(cpu_us_per_request "$(graph_requests "$n")")
+      js_tps="" js_p50="" js_p99="" js_cpu=""
       if [ -n "$have_js" ]; then
-        js=$(node "$js_bench" 127.0.0.1 "$falkordb_port" "$graph_name" "$cypher" "$n" "$redis_seconds" 2>"$work/stderr") \
+        js=$(timed node "$js_bench" 127.0.0.1 "$falkordb_port" "$graph_name" "$cypher" "$n" "$redis_seconds" 2>"$work/stderr") \
           || { log "falkordb JS client failed at c=$n: $(tail -3 "$work/stderr")"; fail; js='{}'; }
         js_tps=$(echo "$js" | jq -r '.throughput_per_second // empty')
         js_p50=$(echo "$js" | jq -r '.p50_ms // empty')
         js_p99=$(echo "$js" | jq -r '.p99_ms // empty')
+        js_cpu=$(cpu_us_per_request "$(echo "$js" | jq -r '.requests // 0')")
       fi
       for f in sync async; do
         j=$(connmgr_bench "$graph_db" "$n" "$redis_seconds" $f 1 "$cypher" --graph "$graph_name")
         row falkordb "${graph_label[$q]}, $f" "$n" "$j" "redis-benchmark GRAPH.QUERY" \
           "redis-benchmark -p $falkordb_port -c $n -n $(graph_requests "$n") GRAPH.QUERY $graph_name '$cypher' --compact" \
-          "${rps:-}" "${p50:-}" "${p99:-}"
+          "${rps:-}" "${p50:-}" "${p99:-}" "$rb_cpu"
         row falkordb "${graph_label[$q]}, $f" "$n" "$j" "falkordb (npm) on Node" \
           "node $js_bench 127.0.0.1 $falkordb_port $graph_name '$cypher' $n $redis_seconds" \
-          "$js_tps" "$js_p50" "$js_p99"
+          "$js_tps" "$js_p50" "$js_p99" "$js_cpu"
       done
     done
   done
@@ -276,11 +304,13 @@ fi
 micro="$work/micro.json"
 echo '[]' > "$micro"
 # Google Benchmark binaries among the built tests (tests/bench/*.cmake add them to
-# build/release/tests/); other executables there (pg/redis load drivers) are left alone.
+# build/release/tests/), recognized by linking libbenchmark (a shared library here, so its
+# strings are not in the executable); other executables there (pg/redis load drivers) are
+# left alone.
 gbench=()
 if [ -d build/release/tests ]; then
   while IFS= read -r exe; do
-    grep -qa -- benchmark_format "$exe" && gbench+=("$exe")
+    ldd "$exe" 2>/dev/null | grep -q 'libbenchmark\.so' && gbench+=("$exe")
   done < <(find build/release/tests -maxdepth 2 -type f -executable -name '*bench*' | sort)
 fi
 for exe in "${gbench[@]}"; do
@@ -301,14 +331,19 @@ done
 [ ${#gbench[@]} -gt 0 ] || log "no Google Benchmark binary under build/release/tests (pool microbenchmark skipped)"
 
 # ---- report -----------------------------------------------------------------------------
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average after: $load_after"
 json_out="$out_dir/bench-$stamp.json"
 jq -n --slurpfile rows "$rows" --slurpfile micro "$micro" \
+  --arg load_before "$load_before" --arg load_after "$load_after" \
   --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
   --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" --arg date "$(date -u +%FT%TZ)" \
   --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   --argjson quick "$([ -n "$quick" ] && echo true || echo false)" \
   --argjson pg_seconds "$pg_seconds" --argjson redis_seconds "$redis_seconds" \
-  '{machine: {cpu: $cpu, nproc: $nproc, kernel: $kernel}, date: $date, commit: $commit,
+  '{machine: {cpu: $cpu, nproc: $nproc, kernel: $kernel,
+              load_average: {before: $load_before, after: $load_after}},
+    date: $date, commit: $commit,
     quick: $quick, seconds_per_run: {postgres: $pg_seconds, redis: $redis_seconds},
     comparisons: $rows, pool_microbenchmark: $micro[0]}' > "$json_out"
 jq empty "$json_out" || die "$json_out is not valid JSON"
@@ -323,13 +358,17 @@ markdown() {
     def ms: if . == null then "n/a" else ((. * 1000 | round) / 1000 | tostring) end;
     "Machine: \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); \(.date), commit \(.commit)" +
     (if .quick then " (quick mode: 1-3 s per run, not representative)" else "" end),
+    "Load average (1, 5, 15 min): \(.machine.load_average.before) before, \(.machine.load_average.after) after." +
+    " Client CPU = user + system µs of the whole client process per request.",
     "",
-    "| workload | clients | connmgr req/s | connmgr p50 / p99 ms | reference | reference req/s | ratio |",
-    "|---|---:|---:|---:|---|---:|---:|",
+    "| workload | clients | connmgr req/s | connmgr p50 / p99 ms | connmgr CPU µs/req | reference | reference req/s | reference CPU µs/req | ratio | CPU ratio |",
+    "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     (.comparisons[] |
-      "| \(.section): \(.workload) | \(.clients) | \(.connmgr.throughput_per_second | n) | " +
-      "\(.connmgr.latency_ms.p50 | ms) / \(.connmgr.latency_ms.p99 | ms) | \(.reference.tool) | " +
-        "\(.reference.throughput_per_second | n) | \(if .ratio == null then "n/a" else "\(.ratio | r)×" end) |"),
+      "| \(.section): \(.workload)\(if (.connmgr.flavour // "") == "async" then " (\(.connmgr.threads // 1) I/O thr.)" else "" end) | \(.clients) | \(.connmgr.throughput_per_second | n) | " +
+      "\(.connmgr.latency_ms.p50 | ms) / \(.connmgr.latency_ms.p99 | ms) | \(.connmgr.cpu_us_per_request | n) | \(.reference.tool) | " +
+        "\(.reference.throughput_per_second | n) | \(.reference.cpu_us_per_request | n) | " +
+        "\(if .ratio == null then "n/a" else "\(.ratio | r)×" end) | " +
+        "\(if .connmgr.cpu_us_per_request == null or .reference.cpu_us_per_request == null or .reference.cpu_us_per_request == 0 then "n/a" else "\(.connmgr.cpu_us_per_request / .reference.cpu_us_per_request | r)×" end) |"),
     (if (.pool_microbenchmark | length) > 0 then
       "", "| pool microbenchmark (fake driver) | acquire+release cycles/s |", "|---|---:|",
       (.pool_microbenchmark[] | "| \(.binary): \(.name) | \(.cycles_per_second | n) |")

@@ -29,7 +29,7 @@ asio::awaitable<void> client_loop(detail::run_state& state, async_request reques
 
 }  // namespace
 
-run_result run_async(const run_plan& plan, const asio::any_io_executor& executor,
+run_result run_async(const run_plan& plan, const std::vector<asio::any_io_executor>& executors,
                      const std::function<async_request(std::size_t client)>& make_client,
                      const error_classifier& classify, const run_observer& observe) {
     detail::run_state state{plan, plan.clients};
@@ -38,14 +38,18 @@ run_result run_async(const run_plan& plan, const asio::any_io_executor& executor
     requests.reserve(plan.clients);
     for (std::size_t i = 0; i < plan.clients; ++i) requests.push_back(make_client(i));
 
-    // Spawned from inside the executor, so no client starts before all are spawned.
+    // Each executor spawns its share from inside itself, and the clock starts before any
+    // spawn, so no client runs before its own thread's clients are spawned.
     state.start();
-    asio::post(executor, [&] {
-        for (std::size_t i = 0; i < plan.clients; ++i)
-            asio::co_spawn(executor,
-                           client_loop(state, std::move(requests[i]), tallies[i], classify),
-                           [&](std::exception_ptr) { state.client_done(); });
-    });
+    const std::size_t lanes = executors.size();
+    for (std::size_t lane = 0; lane < lanes; ++lane) {
+        asio::post(executors[lane], [&, lane] {
+            for (std::size_t i = lane; i < plan.clients; i += lanes)
+                asio::co_spawn(executors[lane],
+                               client_loop(state, std::move(requests[i]), tallies[i], classify),
+                               [&](std::exception_ptr) { state.client_done(); });
+        });
+    }
     state.wait(observe);
     run_result result = detail::merge(tallies);
     result.elapsed = state.elapsed();

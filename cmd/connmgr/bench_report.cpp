@@ -59,6 +59,7 @@ boost::json::object to_json(const bench_report& r) {
     out["flavour"] = r.flavour;
     if (!r.graph.empty()) out["graph"] = r.graph;
     out["clients"] = r.clients;
+    out["threads"] = r.threads;
     if (r.requests_per_client)
         out["requests_per_client"] = *r.requests_per_client;
     else
@@ -128,6 +129,7 @@ std::string to_text(const bench_report& r) {
     std::ostringstream out;
     out << "connmgr bench " << r.database << " (" << r.backend << ", " << r.flavour
         << "): " << r.clients << (r.clients == 1 ? " client" : " clients");
+    if (r.threads > 0) out << " on " << r.threads << (r.threads == 1 ? " thread" : " threads");
     if (r.requests_per_client) out << " x " << *r.requests_per_client << " requests";
     out << ", \"" << r.command << "\"";
     if (!r.graph.empty()) out << " on graph " << r.graph;

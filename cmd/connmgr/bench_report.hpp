@@ -32,6 +32,8 @@ struct bench_report {
     std::string command;  ///< as given, for the text report
     std::string graph;    ///< falkordb: the graph --command runs on; empty otherwise
     std::size_t clients{0};
+    /// Threads the clients ran on: one each (sync), the manager's I/O threads (async).
+    std::size_t threads{0};
     std::size_t pipeline{1};  ///< commands per round trip
     /// `--requests`; empty in `--duration` mode (JSON null).
     std::optional<std::uint64_t> requests_per_client;

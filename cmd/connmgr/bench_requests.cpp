@@ -38,10 +38,10 @@ auto pools_of(const Client& db) {
 }
 
 template <class Client>
-std::function<std::optional<asio::any_io_executor>()> executor_of(Client db) {
-    if constexpr (requires { pools_of(db)->async()->get_executor(); }) {
-        return [db]() -> std::optional<asio::any_io_executor> {
-            return asio::any_io_executor(pools_of(db)->async()->get_executor());
+std::function<std::vector<asio::any_io_executor>()> executors_of(Client db) {
+    if constexpr (requires { pools_of(db)->async()->executors(); }) {
+        return [db]() -> std::vector<asio::any_io_executor> {
+            return pools_of(db)->async()->executors();
         };
     } else {
         return {};
@@ -125,7 +125,7 @@ void warm_async(Client db, std::size_t k, const asio::any_io_executor& ex) {
 
 template <class Client>
 void expose_pools(request_factories& f, const Client& db) {
-    f.pool_executor = executor_of(db);
+    f.pool_executors = executors_of(db);
     f.pool_stats_of = stats_of(db);
     f.warm_sync = [db](std::size_t k) { warm_sync(db, k); };
     f.warm_async = [db](std::size_t k, const asio::any_io_executor& ex) { warm_async(db, k, ex); };

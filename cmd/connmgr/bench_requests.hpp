@@ -21,9 +21,10 @@ namespace connmgr::bench {
 struct request_factories {
     std::function<sync_request(std::size_t client)> sync;
     std::function<async_request(std::size_t client)> async;
-    /// The executor of the database's async pool (the manager's I/O thread), when the client
-    /// exposes it: async clients run there, so a completion never hops threads.
-    std::function<std::optional<boost::asio::any_io_executor>()> pool_executor;
+    /// The executors of the database's async pool (the manager's I/O threads), when the
+    /// client exposes them: async clients are spread over them, so a client's queries mostly
+    /// run on a connection of its own thread and complete without a thread hop.
+    std::function<std::vector<boost::asio::any_io_executor>()> pool_executors;
     /// The statistics of the database's pool of one flavour, straight from the client's pools
     /// when it exposes them (cheap, and without the manager's utilization warnings, which a
     /// 200 Hz sampler at full load would keep triggering); empty otherwise.

@@ -154,37 +154,28 @@ std::vector<std::string> split_words(const std::string& text) {
     return words;
 }
 
-/// Where async clients run: the manager's executor when it offers one, else the executor of
-/// the database's async pool (the manager's I/O thread too), else an io_context of our own.
+/// Where async clients run: spread over the executors of the database's async pool (the
+/// manager's I/O threads), else on an io_context of our own.
 class async_context {
 public:
-    async_context(manager& m, const std::optional<asio::any_io_executor>& pool_executor) {
-        init(m, pool_executor);
+    explicit async_context(std::vector<asio::any_io_executor> pool_executors)
+        : executors_(std::move(pool_executors)) {
+        if (!executors_.empty()) return;
+        own_.emplace();
+        guard_.emplace(own_->get_executor());
+        thread_ = std::jthread([this] { own_->run(); });
+        executors_.push_back(own_->get_executor());
     }
     ~async_context() {
         if (guard_) guard_->reset();
     }
-    const asio::any_io_executor& executor() const { return executor_; }
+    const std::vector<asio::any_io_executor>& executors() const { return executors_; }
 
 private:
-    template <class Manager>
-    void init(Manager& m, const std::optional<asio::any_io_executor>& pool_executor) {
-        if constexpr (requires { m.executor(); }) {
-            executor_ = m.executor();
-        } else if (pool_executor) {
-            executor_ = *pool_executor;
-        } else {
-            own_.emplace();
-            guard_.emplace(own_->get_executor());
-            thread_ = std::jthread([this] { own_->run(); });
-            executor_ = own_->get_executor();
-        }
-    }
-
     std::optional<asio::io_context> own_;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
     std::jthread thread_;
-    asio::any_io_executor executor_;
+    std::vector<asio::any_io_executor> executors_;
 };
 
 /// The statistics of NAME's pool of one flavour, if that pool is open: from the client's
@@ -253,11 +244,13 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
 
     std::optional<async_context> async;
     if (args.kind == flavour::async)
-        async.emplace(m, factories.pool_executor ? factories.pool_executor() : std::nullopt);
+        async.emplace(factories.pool_executors ? factories.pool_executors()
+                                               : std::vector<asio::any_io_executor>{});
+    report.threads = async ? async->executors().size() : args.clients;
     auto run = [&](const bench::run_plan& plan, const bench::run_observer& observe) {
         return args.kind == flavour::sync
                    ? bench::run_sync(plan, factories.sync, bench::classify_failure, observe)
-                   : bench::run_async(plan, async->executor(), factories.async,
+                   : bench::run_async(plan, async->executors(), factories.async,
                                       bench::classify_failure, observe);
     };
 
@@ -270,7 +263,7 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
         if (args.kind == flavour::sync)
             factories.warm_sync(k);
         else
-            factories.warm_async(k, async->executor());
+            factories.warm_async(k, async->executors().front());
         if (auto p = find_pool(m, factories, args.database, args.kind))
             wait_sum_before = p->wait_seconds_sum;
     }

@@ -38,6 +38,7 @@ async function main() {
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : null;
   console.log(JSON.stringify({
+    requests: latencies.length,
     throughput_per_second: latencies.length / elapsed,
     p50_ms: pct(0.5),
     p99_ms: pct(0.99),

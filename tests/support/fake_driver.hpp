@@ -65,6 +65,7 @@ struct fake_backend {
         bool dirty{false};  ///< a borrower left state behind that a round trip can undo
         std::shared_ptr<fake_backend> backend;
         std::uint64_t uses{0};
+        std::thread::id opened_on{};  ///< async: the thread the connect completed on
     };
 
     /// One connect attempt: success, or the scripted failure.
@@ -149,12 +150,12 @@ public:
                        connect_handler<connection> handler) {
         const long us = b_->latency_us.load();
         if (us <= 0) {
-            boost::asio::post(ex, [b = b_, h = std::move(handler)]() mutable { h(b->attempt(b)); });
+            boost::asio::post(ex, [b = b_, h = std::move(handler)]() mutable { h(opened(b)); });
             return;
         }
         auto t = std::make_shared<boost::asio::steady_timer>(ex, std::chrono::microseconds{us});
         t->async_wait([t, b = b_, h = std::move(handler)](boost::system::error_code) mutable {
-            h(b->attempt(b));
+            h(opened(b));
         });
     }
     void async_ping(connection& c, steady_time, ping_handler handler) {
@@ -183,6 +184,12 @@ public:
     fake_backend& backend() const noexcept { return *b_; }
 
 private:
+    static connect_outcome<connection> opened(const std::shared_ptr<fake_backend>& b) {
+        auto o = b->attempt(b);
+        if (o.connection) o.connection->opened_on = std::this_thread::get_id();
+        return o;
+    }
+
     std::shared_ptr<fake_backend> b_;
 };
 

@@ -107,7 +107,7 @@ TEST(BenchRunner, AsyncClientsAreCoroutinesOnTheExecutor) {
     std::atomic<std::uint64_t> failed_round_trips{0};
     std::atomic<bool> off_executor{false};
     run_plan plan{.clients = 50, .requests_per_client = 6, .pipeline = 4};
-    auto r = run_async(plan, io.get_executor(),
+    auto r = run_async(plan, {io.get_executor()},
                        [&](std::size_t) -> async_request {
                            return [&](std::size_t n) -> asio::awaitable<void> {
                                if (std::this_thread::get_id() != io_thread.get_id())
@@ -139,6 +139,7 @@ TEST(BenchReport, JsonHasTheDesignShape) {
     rep.backend = "postgres";
     rep.flavour = "sync";
     rep.clients = 2;
+    rep.threads = 2;
     rep.requests_per_client = 3;
     rep.requests_ok = 5;
     rep.errors["acquire_timeout"] = 1;
@@ -155,7 +156,9 @@ TEST(BenchReport, JsonHasTheDesignShape) {
          {"database", "backend", "flavour", "clients", "requests_per_client", "requests_ok",
           "errors", "duration_seconds", "throughput_per_second", "latency_ms", "pool"})
         EXPECT_TRUE(j.contains(key)) << key;
-    EXPECT_EQ(j.size(), 11u);
+    // Added beside the contract's fields: the threads the clients ran on.
+    EXPECT_EQ(j.at("threads").as_uint64(), 2u);
+    EXPECT_EQ(j.size(), 12u);
     EXPECT_EQ(j.at("errors").at("acquire_timeout").as_uint64(), 1u);
     EXPECT_DOUBLE_EQ(j.at("throughput_per_second").as_double(), 10.0);
     EXPECT_DOUBLE_EQ(j.at("latency_ms").at("max").as_double(), 3.0);

@@ -101,6 +101,40 @@ TEST(AsyncPool, AcquireWithUseFutureAndReuse) {
     pool.close(1s);
 }
 
+// Two I/O threads (the manager's io_threads: 2): connections are spread over both, and an
+// acquirer running on one of them is given a connection living there.
+TEST(AsyncPool, ConnectionsSpreadOverExecutorsAndAcquirersGetOneOfTheirThread) {
+    runner a;
+    runner b;
+    auto backend = std::make_shared<fake_backend>();
+    pool_t pool(std::vector<asio::any_io_executor>{a.ioc.get_executor(), b.ioc.get_executor()},
+                fake_async_driver(backend), params(4));
+    ASSERT_EQ(pool.executors().size(), 2u);
+    {
+        std::vector<lease_t> held;
+        for (int i = 0; i < 4; ++i) {
+            auto [ec, l] = get(pool);
+            ASSERT_FALSE(ec) << ec.message();
+            held.push_back(std::move(l));
+        }
+        int on_b = 0;
+        for (auto& l : held) on_b += l->opened_on == b.t.get_id() ? 1 : 0;
+        EXPECT_EQ(on_b, 2);
+    }
+    for (auto* r : {&a, &b}) {
+        for (int round = 0; round < 3; ++round) {
+            auto f = asio::co_spawn(
+                r->ioc,
+                [&pool]() -> asio::awaitable<std::thread::id> {
+                    lease_t l = co_await pool.async_acquire(asio::use_awaitable);
+                    co_return l->opened_on;
+                },
+                asio::use_future);
+            EXPECT_EQ(f.get(), r->t.get_id());
+        }
+    }
+}
+
 TEST(AsyncPool, CallbackCompletesOnItsExecutor) {
     runner r;
     asio::io_context caller;

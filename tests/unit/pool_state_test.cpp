@@ -185,6 +185,29 @@ TEST(PoolState, IdleIsLifoAndFreshOnesAreNotPinged) {
     EXPECT_EQ(p.acquire(w3), (acts{hand{w3, s2}}));  // most recently used first
 }
 
+TEST(PoolState, AnAcquirerIsServedAConnectionOfItsOwnThreadWhenOneIsRecent) {
+    script p(options(7));
+    std::vector<waiter*> ws;
+    for (int i = 0; i < 7; ++i) ws.push_back(p.w());
+    for (auto* x : ws) p.acquire(x);
+    std::vector<slot*> ss;
+    for (unsigned i = 0; i < 7; ++i) {
+        ss.push_back(p.s());
+        ss.back()->home = i == 0 ? 1 : 0;  // only the least recently returned lives on thread 1
+        p.connected(p.j(p.t0), ss.back());
+    }
+    for (auto* x : ss) p.give_back(x);  // idle, most recent last: ss[6]
+    auto* anywhere = p.w();
+    EXPECT_EQ(p.acquire(anywhere), (acts{hand{anywhere, ss[6]}}));
+    // Thread 1's only connection is 5 places behind the most recent: beyond the bounded look.
+    auto* far = p.w();
+    far->home = 1;
+    EXPECT_EQ(p.acquire(far), (acts{hand{far, ss[5]}}));
+    auto* near = p.w();
+    near->home = 1;
+    EXPECT_EQ(p.acquire(near), (acts{hand{near, ss[0]}}));  // now 4 places away: found
+}
+
 TEST(PoolState, IdleLongerThanHealthCheckIntervalIsPingedFirst) {
     script p(options(1));
     auto* s1 = p.warm(p.w());

@@ -5,7 +5,10 @@
 /// the core under one short mutex (cheaper than a strand hop per acquire and release, and a
 /// lease can be returned from any thread without a post), keeps one steady_timer per pool for
 /// every deadline, retry and sweep the core asks for, and runs connects and pings through the
-/// driver on the pool's executor. A completion is always posted to the caller's associated
+/// driver. A pool may spread its connections over several executors (the manager's I/O
+/// threads): each connection stays on the one it was opened on, the timer lives on the first,
+/// and an acquirer running on one of them is preferably given a connection living there, so
+/// its queries need no thread hop. A completion is always posted to the caller's associated
 /// executor (never run inside async_acquire), except that one bound to system_executor
 /// (use_future) runs on the pool's executor: see detail/post_completion.hpp. Works with
 /// use_awaitable, deferred, use_future and plain callbacks; a waiting async_acquire honours
@@ -35,13 +38,18 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
 
 namespace connmgr::detail {
 
@@ -69,10 +77,26 @@ public:
         std::shared_ptr<async_waiter> self;  // owns itself until finished
     };
 
-    async_pool_impl(boost::asio::any_io_executor ex, Driver driver, pool_params params)
+    async_pool_impl(std::vector<boost::asio::any_io_executor> lanes, Driver driver,
+                    pool_params params)
         : base(std::move(driver), std::move(params), flavour::async, parallel_connects),
-          ex_(std::move(ex)),
-          timer_(ex_) {}
+          lanes_(checked(std::move(lanes))),
+          ex_(lanes_.front()),
+          timer_(ex_) {
+        for (const auto& l : lanes_) {
+            const auto* io = l.template target<boost::asio::io_context::executor_type>();
+            lane_contexts_.push_back(io != nullptr ? &io->context() : nullptr);
+        }
+    }
+
+    /// The lane (index into executors()) whose io_context `context` is, or any_home.
+    unsigned lane_of(const void* context) const noexcept {
+        if (lanes_.size() < 2) return 0;
+        if (context == nullptr) return any_home;
+        for (std::size_t i = 0; i < lane_contexts_.size(); ++i)
+            if (lane_contexts_[i] == context) return static_cast<unsigned>(i);
+        return any_home;
+    }
 
     void start_acquire(std::shared_ptr<async_waiter> w) {
         this->check_fork();
@@ -117,6 +141,7 @@ public:
     }
 
     const boost::asio::any_io_executor& get_executor() const noexcept { return ex_; }
+    const std::vector<boost::asio::any_io_executor>& executors() const noexcept { return lanes_; }
 
     // For pool_shell: the shell's side of close() and check_fork().
     void on_closing(std::unique_lock<std::mutex>&) { timer_.cancel(); }
@@ -192,22 +217,26 @@ private:
                                        self->run(next, l);
                                    });
             } else if (auto* c = std::get_if<start_connect<Clock>>(&a)) {
-                driver_.async_connect(
-                    ex_, to_steady<Clock>(c->deadline),
-                    [self = this->shared_from_this(), job = c->job](connect_outcome<connection> o) {
-                        self->connected(job, std::move(o));
-                    });
+                // Round robin: each lane gets its share of every pool's connections.
+                const auto lane = static_cast<unsigned>(
+                    next_lane_.fetch_add(1, std::memory_order_relaxed) % lanes_.size());
+                driver_.async_connect(lanes_[lane], to_steady<Clock>(c->deadline),
+                                      [self = this->shared_from_this(), job = c->job,
+                                       lane](connect_outcome<connection> o) {
+                                          self->connected(job, lane, std::move(o));
+                                      });
             }
         }
     }
 
-    void connected(const job_type& job, connect_outcome<connection> o) {
+    void connected(const job_type& job, unsigned lane, connect_outcome<connection> o) {
         if (o.connection && o.error) driver_.close(*o.connection);  // an error with a connection
         std::unique_lock lock(mutex_);
         actions_type todo;
         if (o.connection && !o.error) {
             auto* s = new slot_type;
             s->conn = std::move(o.connection);
+            s->home = lane;
             todo = core_.on_connected(Clock::now(), job, *s);
         } else {
             todo = core_.on_connect_failed(Clock::now(), job, o.error, o.failure, o.message);
@@ -224,9 +253,31 @@ private:
         });
     }
 
-    boost::asio::any_io_executor ex_;
+    static std::vector<boost::asio::any_io_executor> checked(
+        std::vector<boost::asio::any_io_executor> lanes) {
+        if (lanes.empty()) throw std::invalid_argument("async_pool: no executor given");
+        return lanes;
+    }
+
+    const std::vector<boost::asio::any_io_executor> lanes_;
+    std::vector<const void*> lane_contexts_;  // each lane's io_context, when it is one
+    std::atomic<unsigned> next_lane_{0};
+    boost::asio::any_io_executor ex_;  // lanes_.front(): the timer's
     boost::asio::steady_timer timer_;  // guarded by mutex_
 };
+
+/// The io_context behind an executor, when it is one (how a waiter's thread is recognized).
+template <class Executor>
+const void* context_of(const Executor& ex) noexcept {
+    if constexpr (std::is_same_v<Executor, boost::asio::io_context::executor_type>) {
+        return &ex.context();
+    } else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
+        const auto* io = ex.template target<boost::asio::io_context::executor_type>();
+        return io != nullptr ? &io->context() : nullptr;
+    } else {
+        return nullptr;
+    }
+}
 
 /// The async_waiter of one completion handler: the only part compiled per handler type.
 template <class Driver, class Clock, class Handler>
@@ -288,9 +339,16 @@ public:
     /// `ex` runs connects, pings and the timer; completions go to each caller's executor.
     /// Throws config_error when `params.pool` is invalid (see validate()).
     async_pool(boost::asio::any_io_executor ex, Driver driver, pool_params params)
+        : async_pool(std::vector<boost::asio::any_io_executor>{std::move(ex)}, std::move(driver),
+                     std::move(params)) {}
+
+    /// Connections spread over `executors` (each stays on its own); the timer runs on the
+    /// first. Throws std::invalid_argument when `executors` is empty.
+    async_pool(std::vector<boost::asio::any_io_executor> executors, Driver driver,
+               pool_params params)
         : detail::pool_handle<detail::async_pool_impl<Driver, Clock>, Driver>(
               std::make_shared<detail::async_pool_impl<Driver, Clock>>(
-                  std::move(ex), std::move(driver), std::move(params))) {}
+                  std::move(executors), std::move(driver), std::move(params))) {}
 
     /// Completes with (error_code, lease): acquire_timeout at the deadline, pool_exhausted,
     /// circuit_open, shutting_down, connect_failed, or operation_aborted when cancelled.
@@ -309,6 +367,7 @@ public:
                 using op = detail::async_waiter_op<Driver, Clock, std::decay_t<decltype(handler)>>;
                 auto w = std::allocate_shared<op>(boost::asio::recycling_allocator<op>(),
                                                   std::move(handler), impl->get_executor());
+                w->home = impl->lane_of(detail::context_of(w->ex));
                 w->holder = std::move(o.holder);
                 w->timeout = o.timeout;
                 impl->start_acquire(std::move(w));
@@ -318,6 +377,10 @@ public:
 
     /// close() blocks; see the class note.
     executor_type get_executor() const noexcept { return this->impl_->get_executor(); }
+    /// Where its connections live, the timer's executor first.
+    const std::vector<executor_type>& executors() const noexcept {
+        return this->impl_->executors();
+    }
 };
 
 }  // namespace connmgr

@@ -1,9 +1,11 @@
 #pragma once
 /// The process-wide registry of DESIGN §1: database names resolve to normalized URLs, each URL
 /// owns one lazily created pair of pools (sync and async), shared by every name with that URL.
-/// Once a database is opened, the manager's I/O thread probes it every health_check_interval
-/// (at most once a second, without blocking) and checks pool utilization every second: stats()
-/// then shows a current `healthy`, and changes are logged as they happen.
+/// The manager runs runtime.io_threads I/O threads, one event loop each: async pools spread
+/// their connections over them (each connection stays on its own), and timers, probes and the
+/// telemetry endpoint run on the first. Once a database is opened, that thread probes it every
+/// health_check_interval (at most once a second, without blocking) and checks pool utilization
+/// every second: stats() then shows a current `healthy`, and changes are logged as they happen.
 ///
 /// \par Thread safety
 /// Every member may be called from any thread at once, close_all() included (also from a
@@ -74,7 +76,7 @@ class manager {
 public:
     /// An empty manager (no databases) for tests; most programs use instance().
     manager();
-    /// Calls close_all() and stops the I/O thread.
+    /// Calls close_all() and stops the I/O threads.
     ~manager();
     manager(const manager&) = delete;
     manager& operator=(const manager&) = delete;

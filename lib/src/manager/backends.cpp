@@ -40,11 +40,11 @@ private:
 
 template <class SyncDriver, class AsyncDriver>
 std::shared_ptr<pools_handle> make_typed(const database_config& db,
-                                         boost::asio::any_io_executor executor,
+                                         std::vector<boost::asio::any_io_executor> executors,
                                          std::string display_names) {
     using pools_type = database_pools<SyncDriver, AsyncDriver>;
     return std::make_shared<typed_pools_handle<SyncDriver, AsyncDriver>>(
-        std::make_shared<pools_type>(db, std::move(executor), std::move(display_names)));
+        std::make_shared<pools_type>(db, std::move(executors), std::move(display_names)));
 }
 
 database_health unprobed(const database_config& db) {
@@ -141,15 +141,15 @@ std::shared_ptr<void> start_async_probe_with(const database_config& db,
 }  // namespace
 
 std::shared_ptr<pools_handle> make_pools_handle(const database_config& db,
-                                                boost::asio::any_io_executor executor,
+                                                std::vector<boost::asio::any_io_executor> executors,
                                                 std::string display_names) {
     switch (db.kind()) {
         case backend::postgres:
-            return make_typed<pg::sync_driver, pg::async_driver>(db, std::move(executor),
+            return make_typed<pg::sync_driver, pg::async_driver>(db, std::move(executors),
                                                                  std::move(display_names));
         case backend::redis:
         case backend::falkordb:
-            return make_typed<redis::sync_driver, redis::async_driver>(db, std::move(executor),
+            return make_typed<redis::sync_driver, redis::async_driver>(db, std::move(executors),
                                                                        std::move(display_names));
     }
     throw config_error("database '" + db.name + "': unsupported backend");

@@ -3,16 +3,36 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace connmgr::detail {
 
+// One io_context per thread rather than one context run by N threads: a connection created
+// on a context stays on its thread, so its handlers never migrate and never contend for the
+// scheduler's lock with other threads' connections.
 struct io_runner::state {
-    boost::asio::io_context io{1};
-    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
-    std::thread thread;
+    struct lane {
+        boost::asio::io_context io{1};
+        std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+            work;
+        std::thread thread;
+    };
+    std::vector<std::unique_ptr<lane>> lanes;
+    bool running{false};
 };
+
+namespace {
+
+std::size_t resolve_threads(std::size_t wanted) {
+    if (wanted > 0) return wanted;
+    const unsigned cores = std::thread::hardware_concurrency();
+    return cores > 0 ? cores : 1;
+}
+
+}  // namespace
 
 io_runner::io_runner() = default;
 
@@ -21,41 +41,69 @@ io_runner::~io_runner() {
     delete state_;
 }
 
-boost::asio::any_io_executor io_runner::executor() {
+void io_runner::set_threads(std::size_t n) noexcept {
     std::lock_guard lock(mutex_);
+    wanted_ = n;
+}
+
+void io_runner::start_locked() {
     if (!state_) state_ = new state;
-    if (!state_->thread.joinable()) {
-        state_->io.restart();
-        state_->work.emplace(state_->io.get_executor());
-        state_->thread = std::thread([s = state_] {
-            // A handler that throws must not take the manager's I/O thread down.
+    if (state_->running) return;
+    const std::size_t n = resolve_threads(wanted_);
+    // Contexts survive a stop (pending work stays queued on them): only more are added.
+    while (state_->lanes.size() < n) state_->lanes.push_back(std::make_unique<state::lane>());
+    for (auto& l : state_->lanes) {
+        l->io.restart();
+        l->work.emplace(l->io.get_executor());
+        l->thread = std::thread([lane = l.get()] {
+            // A handler that throws must not take one of the manager's I/O threads down.
             for (;;) {
                 try {
-                    s->io.run();
+                    lane->io.run();
                     return;
                 } catch (...) {
                 }
             }
         });
     }
-    return state_->io.get_executor();
+    state_->running = true;
+}
+
+boost::asio::any_io_executor io_runner::executor() {
+    std::lock_guard lock(mutex_);
+    start_locked();
+    return state_->lanes.front()->io.get_executor();
+}
+
+std::vector<boost::asio::any_io_executor> io_runner::executors() {
+    std::lock_guard lock(mutex_);
+    start_locked();
+    std::vector<boost::asio::any_io_executor> out;
+    out.reserve(state_->lanes.size());
+    for (auto& l : state_->lanes) out.emplace_back(l->io.get_executor());
+    return out;
 }
 
 void io_runner::stop() noexcept {
     std::lock_guard lock(mutex_);
-    if (!state_ || !state_->thread.joinable()) return;
-    state_->work.reset();
-    state_->io.stop();
-    if (state_->thread.get_id() == std::this_thread::get_id())
-        state_->thread.detach();  // stopping from one of its own handlers
-    else
-        state_->thread.join();
+    if (!state_ || !state_->running) return;
+    for (auto& l : state_->lanes) {
+        l->work.reset();
+        l->io.stop();
+    }
+    for (auto& l : state_->lanes) {
+        if (l->thread.get_id() == std::this_thread::get_id())
+            l->thread.detach();  // stopping from one of its own handlers
+        else
+            l->thread.join();
+    }
+    state_->running = false;
 }
 
 void io_runner::abandon_after_fork() noexcept {
     std::lock_guard lock(mutex_);
-    // The parent's thread does not exist here and its io_context shares the parent's epoll
-    // instance: neither may be joined, run or destroyed in the child.
+    // The parent's threads do not exist here and its io_contexts share the parent's epoll
+    // instances: none may be joined, run or destroyed in the child.
     state_ = nullptr;  // intentionally leaked
 }
 

@@ -61,6 +61,7 @@ void manager_impl::configure(manager_config config) {
         std::map<std::string, std::vector<std::string>> names;
         for (const auto& [name, db] : config.databases) names[db.url.pool_key()].push_back(name);
         config_ = std::move(config);
+        io_.set_threads(config_.runtime.io_threads);
         names_by_key_ = std::move(names);
         listen = config_.runtime.telemetry.listen;
         if (listen.empty() || listen == telemetry_listen_) return;
@@ -106,7 +107,7 @@ std::shared_ptr<pools_handle> manager_impl::handle_for(const database_config& db
     auto& e = entries_[db.url.pool_key()];
     if (!e.handle) {
         e.config = db;
-        e.handle = make_pools_handle(db, io_.executor(), names_of(db.url.pool_key()));
+        e.handle = make_pools_handle(db, io_.executors(), names_of(db.url.pool_key()));
         start_monitor_locked();
     }
     return e.handle;

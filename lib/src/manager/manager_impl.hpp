@@ -38,8 +38,9 @@ public:
 };
 
 /// The database_pools of `db`'s backend, with no pool created yet.
+/// `executors`: where the async pool's connections live (its timer on the first).
 std::shared_ptr<pools_handle> make_pools_handle(const database_config& db,
-                                                boost::asio::any_io_executor executor,
+                                                std::vector<boost::asio::any_io_executor> executors,
                                                 std::string display_names);
 
 /// One connect and one round trip with the backend's sync driver, bounded by connect_timeout.
@@ -52,25 +53,31 @@ std::shared_ptr<void> start_async_probe(const database_config& db,
                                         boost::asio::any_io_executor executor,
                                         std::function<void(database_health)> done);
 
-/// The manager's io_context and its one thread (io_runner.cpp).
+/// The manager's I/O threads (runtime.io_threads), one io_context each (io_runner.cpp).
 class io_runner {
 public:
     io_runner();
     ~io_runner();
     io_runner(const io_runner&) = delete;
     io_runner& operator=(const io_runner&) = delete;
-    /// Starts the thread on first use.
+    /// How many threads the next start runs (0 = one per core); running threads are kept.
+    void set_threads(std::size_t n) noexcept;
+    /// The first thread's executor (timers, probes, telemetry); starts the threads on first use.
     boost::asio::any_io_executor executor();
-    /// Stops and joins the thread (pending work stays queued for a later start).
+    /// Every thread's executor, the first one first; connections are spread over them.
+    std::vector<boost::asio::any_io_executor> executors();
+    /// Stops and joins the threads (pending work stays queued for a later start).
     void stop() noexcept;
-    /// In a forked child: abandons the parent's io_context (its reactor is shared with the
-    /// parent) and thread without touching them; the next executor() starts fresh.
+    /// In a forked child: abandons the parent's io_contexts (their reactors are shared with the
+    /// parent) and threads without touching them; the next executor() starts fresh.
     void abandon_after_fork() noexcept;
 
 private:
     struct state;
+    void start_locked();
     std::mutex mutex_;
     state* state_{nullptr};
+    std::size_t wanted_{0};
 };
 
 class telemetry_server;

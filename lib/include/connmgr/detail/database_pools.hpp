@@ -41,9 +41,18 @@ public:
     using sync_pool_type = sync_pool<SyncDriver>;
     using async_pool_type = async_pool<AsyncDriver>;
 
+    /// The async pool's connections are spread over `executors` (its timer on the first).
+    database_pools(const database_config& config,
+                   std::vector<boost::asio::any_io_executor> executors,
+                   std::string database_names_for_display)
+        : config_(config),
+          executors_(std::move(executors)),
+          names_(std::move(database_names_for_display)) {}
+
     database_pools(const database_config& config, boost::asio::any_io_executor ex,
                    std::string database_names_for_display)
-        : config_(config), ex_(std::move(ex)), names_(std::move(database_names_for_display)) {}
+        : database_pools(config, std::vector<boost::asio::any_io_executor>{std::move(ex)},
+                         std::move(database_names_for_display)) {}
 
     database_pools(const database_pools&) = delete;
     database_pools& operator=(const database_pools&) = delete;
@@ -60,7 +69,7 @@ public:
         std::lock_guard lock(mutex_);
         if (!async_)
             async_ = std::make_shared<async_pool_type>(
-                ex_, AsyncDriver(config_, config_.async_pool), params(config_.async_pool));
+                executors_, AsyncDriver(config_, config_.async_pool), params(config_.async_pool));
         return async_;
     }
 
@@ -114,7 +123,7 @@ private:
     }
 
     const database_config config_;
-    const boost::asio::any_io_executor ex_;
+    const std::vector<boost::asio::any_io_executor> executors_;
     const std::string names_;
     mutable std::mutex mutex_;
     std::shared_ptr<sync_pool_type> sync_;

@@ -48,6 +48,9 @@ struct list_node {
 template <class Clock>
 struct waiter;
 
+/// A waiter with no preferred home (see slot::home).
+inline constexpr unsigned any_home = ~0u;
+
 /// Bookkeeping of one open connection. The shell derives from it to hold the connection.
 template <class Clock>
 struct slot : list_node {
@@ -58,6 +61,9 @@ struct slot : list_node {
     time_point leased_at{};
     std::uint64_t generation{0};  ///< fork generation it was opened in
     std::string holder;           ///< store name of the current borrower
+    /// Which of the shell's threads the connection lives on; an acquirer from that thread
+    /// is preferably served this one (no thread hop per query).
+    unsigned home{0};
     bool leak_warned{false};
     /// Being validated for this waiter (null once that waiter went away).
     waiter<Clock>* pinging_for{nullptr};
@@ -79,6 +85,7 @@ struct waiter : list_node {
     std::string holder;                                ///< store name of the borrower
     std::optional<std::chrono::milliseconds> timeout;  ///< overrides acquire_timeout
     bool try_only{false};                              ///< never queue (try_acquire)
+    unsigned home{any_home};  ///< the acquirer's thread, when it is one of the shell's
     // Set by the core.
     time_point enqueued{};
     time_point deadline{time_point::max()};

@@ -457,9 +457,11 @@ private:
         --waiter_count_;
     }
 
-    // Leases the most recently used idle connection to `w`: handed out, or pinged first.
+    // Leases the most recently used idle connection to `w` (one at `w`'s home when one of
+    // the most recent few is): handed out, or pinged first.
     void serve_from_idle(time_point now, waiter_type& w, actions_type& out) {
         auto* c = static_cast<slot_type*>(idle_.prev);
+        if (w.home != any_home && c->home != w.home) c = idle_at_home(w.home, c);
         c->unlink();
         --idle_count_;
         lend(*c, now);
@@ -472,6 +474,18 @@ private:
             return;
         }
         hand(now, w, *c, out);
+    }
+
+    // Looks a few places past the most recent idle connection for one at `home`: a bounded
+    // search, so affinity never costs more than a cache line or two per acquire.
+    slot_type* idle_at_home(unsigned home, slot_type* newest) const noexcept {
+        constexpr int looked_at = 4;
+        int n = 0;
+        for (list_node* p = newest->prev; p != &idle_ && n < looked_at; p = p->prev, ++n) {
+            auto* c = static_cast<slot_type*>(p);
+            if (c->home == home) return c;
+        }
+        return newest;
     }
 
     // A ping failed for `w`: it keeps its deadline and goes back to the head of the queue.
