@@ -159,9 +159,11 @@ public:
     };
 
 private:
-    // The return path once the connection is as clean as the driver can make it.
+    // The return path once the connection is as clean as the driver can make it. `usable`
+    // already holds the driver's is_broken() (keepable) or the restore's outcome: asking
+    // again would cost a Redis or PostgreSQL connection another poll(2) per request.
     void returned(slot_type& s, bool usable) noexcept {
-        const bool reusable = usable && !driver_.is_broken(*s.conn) && driver_.reset(*s.conn);
+        const bool reusable = usable && driver_.reset(*s.conn);
         std::unique_lock lock(mutex_);
         auto todo = core_.on_return(Clock::now(), s, reusable);
         run(todo, lock);

@@ -99,10 +99,10 @@ void async_driver::async_restore(connection& c, steady_time deadline, ping_handl
 
 bool async_driver::reset(connection& c) noexcept {
     const auto& core = *c.core();
-    return !core.busy() && !core.broken() && core.session().clean();
+    return !core.busy() && !core.known_broken() && core.session().clean();
 }
 
-bool async_driver::is_broken(connection& c) noexcept { return c.is_broken(); }
+bool async_driver::is_broken(connection& c) noexcept { return c.core()->known_broken(); }
 
 void async_driver::close(connection& c) noexcept { c.close(); }
 

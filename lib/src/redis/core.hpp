@@ -75,6 +75,10 @@ public:
 
     /// Lost, protocol error, timed out, or closed by the peer while idle.
     bool broken() const noexcept;
+    /// What broken() knows without asking the socket: a failed request, a protocol error, a
+    /// close. What the pool asks on every return: right after a request completed there is
+    /// nothing for a poll(2) to find (a borrow asks broken() instead).
+    bool known_broken() const noexcept { return broken_.load(); }
     bool busy() const noexcept { return busy_.load(std::memory_order_relaxed); }
     bool timed_out() const noexcept { return timed_out_; }
     /// Why the connection broke, for exception messages.

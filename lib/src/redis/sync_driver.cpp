@@ -111,7 +111,7 @@ std::vector<reply> sync_connection::pipeline(const request& req) {
 
 bool sync_connection::restore_session() noexcept {
     auto& c = *state_->c;
-    if (c.busy() || c.broken() || c.session().must_close()) return false;
+    if (c.busy() || c.known_broken() || c.session().must_close()) return false;
     if (c.session().clean()) return true;
     try {
         const auto req = c.restore_request();
@@ -124,6 +124,8 @@ bool sync_connection::restore_session() noexcept {
 }
 
 bool sync_connection::is_broken() const noexcept { return state_->c->broken(); }
+
+bool sync_connection::known_broken() const noexcept { return state_->c->known_broken(); }
 
 void sync_connection::close() noexcept { state_->c->close(); }
 
@@ -178,7 +180,7 @@ boost::system::error_code sync_driver::ping(connection& c, steady_time deadline)
 
 bool sync_driver::reset(connection& c) noexcept { return c.restore_session(); }
 
-bool sync_driver::is_broken(connection& c) noexcept { return c.is_broken(); }
+bool sync_driver::is_broken(connection& c) noexcept { return c.known_broken(); }
 
 void sync_driver::close(connection& c) noexcept { c.close(); }
 

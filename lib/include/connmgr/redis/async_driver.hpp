@@ -131,6 +131,9 @@ public:
     bool needs_restore(connection& c) noexcept;
     void async_restore(connection& c, steady_time deadline, ping_handler handler);
     bool reset(connection& c) noexcept;
+    /// What the connection already knows (no system call: the pool asks on every return,
+    /// right after a request completed); redis_client's borrow asks the connection's
+    /// is_broken(), which also notices a server that closed it while idle.
     bool is_broken(connection& c) noexcept;
     void close(connection& c) noexcept;
 

@@ -63,6 +63,9 @@ public:
     /// True once the connection cannot be used again (lost, protocol error, timeout), or
     /// the server closed it while idle (checked without blocking).
     bool is_broken() const noexcept;
+    /// Only what the connection already knows (a request failed, a protocol error, closed):
+    /// no system call. The pool asks this on return; a borrow asks is_broken().
+    bool known_broken() const noexcept;
     void close() noexcept;
 
     /// PING within `deadline`; an error code instead of an exception.
@@ -98,6 +101,7 @@ public:
     connect_outcome<connection> connect(steady_time deadline);
     boost::system::error_code ping(connection& c, steady_time deadline);
     bool reset(connection& c) noexcept;
+    /// known_broken(): see async_driver::is_broken.
     bool is_broken(connection& c) noexcept;
     void close(connection& c) noexcept;
 
