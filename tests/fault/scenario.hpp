@@ -121,6 +121,15 @@ outcome outcome_of(F&& f) {
     }
 }
 
+/// One request as recorded: when it started, got its connection (== end when it got none)
+/// and ended, and how.
+struct request_span {
+    clock::time_point start;
+    clock::time_point acquired;
+    clock::time_point end;
+    outcome how;
+};
+
 /// Outcomes by name, the longest request, and every request's wait for its connection.
 class tally {
 public:
@@ -135,6 +144,7 @@ public:
             m = std::max(m, *waited);
         }
         events_.emplace_back(now, o == "ok");
+        spans_.push_back({now - took, waited ? now - took + *waited : now, now, o});
         if (o == "ok") {
             oks_.push_back(now);
         } else {
@@ -145,6 +155,11 @@ public:
     std::optional<clock::time_point> last_failure() const {
         std::lock_guard lock(mutex_);
         return last_failure_;
+    }
+    /// Every request recorded so far, in the order they ended.
+    std::vector<request_span> spans() const {
+        std::lock_guard lock(mutex_);
+        return spans_;
     }
     /// Requests that succeeded after `t`.
     long ok_after(clock::time_point t) const {
@@ -218,6 +233,7 @@ private:
     std::map<outcome, clock::duration> max_wait_;
     std::vector<clock::time_point> oks_;
     std::vector<std::pair<clock::time_point, bool>> events_;
+    std::vector<request_span> spans_;
     std::optional<clock::time_point> last_failure_;
 };
 
@@ -445,6 +461,15 @@ protected:
         EXPECT_GT(sampler_->samples(), 0u);
         EXPECT_LE(sampler_->peak(), static_cast<long>(max_size_))
             << "server-side peak above max_size";
+    }
+
+    /// The server-side peak must stay within max_size plus `probes`: the manager's health
+    /// probe opens its own connection, named like the pool's.
+    void expect_peak_within(long probes) {
+        ASSERT_TRUE(sampler_);
+        EXPECT_GT(sampler_->samples(), 0u);
+        EXPECT_LE(sampler_->peak(), static_cast<long>(max_size_) + probes)
+            << "server-side peak above max_size (+" << probes << " probe)";
     }
 
     /// Prints one line of the scenario table (issue 16's closing note).
