@@ -359,11 +359,14 @@ protected:
             } else {
                 auto lease = pg_.acquire();
                 waited = clock::now() - start;
-                pqxx::nontransaction tx{*lease};
-                if (id >= 0)
-                    tx.exec_params(insert_sql(), id, seconds(hold));
-                else
-                    tx.exec_params("SELECT pg_sleep($1::float8)", seconds(hold));
+                // pg::run: a request our query_timeout cut short is errc::query_timeout.
+                pg::run(lease, [&](pqxx::connection& c) {
+                    pqxx::nontransaction tx{c};
+                    if (id >= 0)
+                        tx.exec_params(insert_sql(), id, seconds(hold));
+                    else
+                        tx.exec_params("SELECT pg_sleep($1::float8)", seconds(hold));
+                });
             }
         });
         const auto took = clock::now() - start;
