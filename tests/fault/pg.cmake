@@ -19,3 +19,7 @@ connmgr_test(reliability_freeze_tests LABEL fault LOCK postgres-restart
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/server_freeze_test.cpp
   LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)
 connmgr_test_label(reliability_freeze_tests LABEL fault LOCK redis-restart FILTER "*/redis_*")
+# The server's own connection limit (a role with CONNECTION LIMIT 3 behind a pool of 10).
+connmgr_test(reliability_limit_tests LABEL fault LOCK postgres-restart
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/connection_limit_test.cpp
+  LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)

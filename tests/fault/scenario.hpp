@@ -290,7 +290,8 @@ protected:
         max_size_ = pool.max_size;
         switch (GetParam().where.kind) {
             case backend_kind::pg:
-                sampler_.emplace(test::pg_server_connections(url_, name_));
+                sampler_.emplace(test::pg_server_connections(
+                    observer_url_.empty() ? url_ : observer_url_, name_));
                 break;
             case backend_kind::pgbouncer:
                 sampler_.emplace(test::pgbouncer_client_connections(url_, name_));
@@ -500,6 +501,9 @@ protected:
     }
 
     std::string url_;
+    /// PostgreSQL: the URL the sampler counts with when url_'s role must not spend a
+    /// connection on it (e.g. a role with a CONNECTION LIMIT); "" = url_.
+    std::string observer_url_;
     std::string name_;
     std::string key_;
     std::string table_;
