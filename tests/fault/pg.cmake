@@ -23,3 +23,7 @@ connmgr_test_label(reliability_freeze_tests LABEL fault LOCK redis-restart FILTE
 connmgr_test(reliability_limit_tests LABEL fault LOCK postgres-restart
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/connection_limit_test.cpp
   LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)
+# PgBouncer restarted ($CONNMGR_SERVICES restart pgbouncer) under load.
+connmgr_test(reliability_pgbouncer_restart_tests LABEL fault LOCK postgres-restart
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pgbouncer_restart_test.cpp
+  LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)
