@@ -6,12 +6,9 @@
 // A stopped server keeps accepting TCP connections and ACKs data (the kernel does it), so only
 // a client-side deadline notices it (../shared/PLATFORM.md).
 
-#include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/types.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
