@@ -111,6 +111,8 @@ start_postgres() {
   fi
   # Tests read pg_stat_activity for every backend and may terminate pooled ones.
   "${psql[@]}" -d postgres -c "GRANT pg_read_all_stats, pg_signal_backend TO $PG_USER" >/dev/null
+  # The connection-limit scenario creates (and drops) a role with a CONNECTION LIMIT.
+  "${psql[@]}" -d postgres -c "ALTER ROLE $PG_USER CREATEROLE" >/dev/null
 }
 
 stop_postgres() {

@@ -12,7 +12,18 @@ connmgr_test(reliability_fault_tests LABEL fault LOCK postgres-restart
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/server_fault_test.cpp
   LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)
 connmgr_test_label(reliability_fault_tests LABEL fault LOCK redis-restart FILTER "*/redis_*")
-# PostgreSQL frozen (SIGSTOP) under the pools: the client-side query_timeout.
-connmgr_test(connmgr_pg_freeze_tests LABEL fault LOCK postgres-restart
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_freeze_test.cpp
-  LIBS connmgr_pg connmgr_core)
+# The server frozen (SIGSTOP) under load: the client-side query_timeout, recovery with the
+# default retry and breaker. Freezing PostgreSQL freezes what PgBouncer reaches too.
+connmgr_test(reliability_freeze_tests LABEL fault LOCK postgres-restart
+  FILTER "*/pg_*:*/pgbouncer_*"
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/server_freeze_test.cpp
+  LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)
+connmgr_test_label(reliability_freeze_tests LABEL fault LOCK redis-restart FILTER "*/redis_*")
+# The server's own connection limit (a role with CONNECTION LIMIT 3 behind a pool of 10).
+connmgr_test(reliability_limit_tests LABEL fault LOCK postgres-restart
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/connection_limit_test.cpp
+  LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)
+# PgBouncer restarted ($CONNMGR_SERVICES restart pgbouncer) under load.
+connmgr_test(reliability_pgbouncer_restart_tests LABEL fault LOCK postgres-restart
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pgbouncer_restart_test.cpp
+  LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)

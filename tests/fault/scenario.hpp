@@ -121,6 +121,15 @@ outcome outcome_of(F&& f) {
     }
 }
 
+/// One request as recorded: when it started, got its connection (== end when it got none)
+/// and ended, and how.
+struct request_span {
+    clock::time_point start;
+    clock::time_point acquired;
+    clock::time_point end;
+    outcome how;
+};
+
 /// Outcomes by name, the longest request, and every request's wait for its connection.
 class tally {
 public:
@@ -135,6 +144,7 @@ public:
             m = std::max(m, *waited);
         }
         events_.emplace_back(now, o == "ok");
+        spans_.push_back({now - took, waited ? now - took + *waited : now, now, o});
         if (o == "ok") {
             oks_.push_back(now);
         } else {
@@ -145,6 +155,11 @@ public:
     std::optional<clock::time_point> last_failure() const {
         std::lock_guard lock(mutex_);
         return last_failure_;
+    }
+    /// Every request recorded so far, in the order they ended.
+    std::vector<request_span> spans() const {
+        std::lock_guard lock(mutex_);
+        return spans_;
     }
     /// Requests that succeeded after `t`.
     long ok_after(clock::time_point t) const {
@@ -218,6 +233,7 @@ private:
     std::map<outcome, clock::duration> max_wait_;
     std::vector<clock::time_point> oks_;
     std::vector<std::pair<clock::time_point, bool>> events_;
+    std::vector<request_span> spans_;
     std::optional<clock::time_point> last_failure_;
 };
 
@@ -274,7 +290,8 @@ protected:
         max_size_ = pool.max_size;
         switch (GetParam().where.kind) {
             case backend_kind::pg:
-                sampler_.emplace(test::pg_server_connections(url_, name_));
+                sampler_.emplace(test::pg_server_connections(
+                    observer_url_.empty() ? url_ : observer_url_, name_));
                 break;
             case backend_kind::pgbouncer:
                 sampler_.emplace(test::pgbouncer_client_connections(url_, name_));
@@ -343,11 +360,14 @@ protected:
             } else {
                 auto lease = pg_.acquire();
                 waited = clock::now() - start;
-                pqxx::nontransaction tx{*lease};
-                if (id >= 0)
-                    tx.exec_params(insert_sql(), id, seconds(hold));
-                else
-                    tx.exec_params("SELECT pg_sleep($1::float8)", seconds(hold));
+                // pg::run: a request our query_timeout cut short is errc::query_timeout.
+                pg::run(lease, [&](pqxx::connection& c) {
+                    pqxx::nontransaction tx{c};
+                    if (id >= 0)
+                        tx.exec_params(insert_sql(), id, seconds(hold));
+                    else
+                        tx.exec_params("SELECT pg_sleep($1::float8)", seconds(hold));
+                });
             }
         });
         const auto took = clock::now() - start;
@@ -447,6 +467,15 @@ protected:
             << "server-side peak above max_size";
     }
 
+    /// The server-side peak must stay within max_size plus `probes`: the manager's health
+    /// probe opens its own connection, named like the pool's.
+    void expect_peak_within(long probes) {
+        ASSERT_TRUE(sampler_);
+        EXPECT_GT(sampler_->samples(), 0u);
+        EXPECT_LE(sampler_->peak(), static_cast<long>(max_size_) + probes)
+            << "server-side peak above max_size (+" << probes << " probe)";
+    }
+
     /// Prints one line of the scenario table (issue 16's closing note).
     void report(const std::string& scenario, const tally& t, const std::string& extra = {}) {
         std::printf("SCENARIO %s %s %s: requests=%ld %s peak=%ld max_size=%zu %s\n",
@@ -472,6 +501,9 @@ protected:
     }
 
     std::string url_;
+    /// PostgreSQL: the URL the sampler counts with when url_'s role must not spend a
+    /// connection on it (e.g. a role with a CONNECTION LIMIT); "" = url_.
+    std::string observer_url_;
     std::string name_;
     std::string key_;
     std::string table_;

@@ -183,6 +183,41 @@ TEST_P(PgClient, QueryTimeoutFailsInTimeAndConnectionStaysUsable) {
     EXPECT_EQ(pqxx::nontransaction{*conn}.exec("SELECT 4")[0][0].as<int>(), 4);
 }
 
+// Directly the server's statement_timeout (set from query_timeout) fires first; through
+// PgBouncer the client's watchdog cancels. Either way the sync request reports query_timeout,
+// naming it and the redacted URL; a plain libpqxx call keeps libpqxx's own exception.
+TEST_P(PgClient, SyncQueryTimeoutIsReportedAsQueryTimeout) {
+    options_.max_size = 1;
+    options_.query_timeout = 300ms;
+    auto db = make_client();
+    const auto start = clock::now();
+    try {
+        db.run([](pqxx::connection& c) { pqxx::nontransaction{c}.exec("SELECT pg_sleep(5)"); });
+        ADD_FAILURE() << "no timeout";
+    } catch (const connmgr::error& e) {
+        EXPECT_EQ(e.code(), errc::query_timeout) << e.what();
+        const std::string what = e.what();
+        std::printf("sync query_timeout: %s\n", what.c_str());
+        EXPECT_NE(what.find("query_timeout (300ms)"), std::string::npos) << what;
+        EXPECT_NE(what.find(db_url::parse(url_).redacted()), std::string::npos) << what;
+        const auto params = db_url::parse(url_).pg_params();
+        for (const auto& [key, value] : params)
+            if (key == "password") {
+                EXPECT_EQ(what.find(value), std::string::npos) << "password in the message";
+            }
+    }
+    EXPECT_LT(clock::now() - start, 2s);
+    // The connection answered the cancel: it serves the next request, and a failure that is
+    // not a timeout keeps libpqxx's type.
+    EXPECT_EQ(db.run([](pqxx::connection& c) {
+        return pqxx::nontransaction{c}.exec("SELECT 4")[0][0].as<int>();
+    }),
+              4);
+    EXPECT_THROW(db.run([](pqxx::connection& c) { pqxx::nontransaction{c}.exec("SELECT 1/0"); }),
+                 pqxx::sql_error);
+    EXPECT_EQ(pools_->sync()->stats().created_total, 1u);
+}
+
 TEST_P(PgClient, AsyncPipeline) {
     auto db = make_client();
     std::vector<query> qs;

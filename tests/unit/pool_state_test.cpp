@@ -518,6 +518,56 @@ TEST(PoolState, ServerFullWithOpenConnectionsWaitsForThemAndSparesTheBreaker) {
         << late->message;
 }
 
+// Defect (found by the connection-limit scenario): each "server full" refusal doubled the
+// backoff like a failing server's, so after 5 refusals the next try came up to max_delay (30 s)
+// later and a pool whose server limit was raised took that long to grow. The server is up and
+// answering: growth is polled at the first backoff step (full jitter up to retry.base_delay).
+TEST(PoolState, ServerFullRetriesStayWithinTheBaseDelay) {
+    script p(options(10), {5, 2s, 30s}, {5, 60s});
+    p.acquire(p.w());
+    p.connected(p.j(p.t0), p.s());
+    auto* w = p.w();
+    auto a = p.acquire(w);
+    for (unsigned n = 1; n <= 8; ++n) {
+        ASSERT_FALSE(a.empty());
+        auto* c = std::get_if<connect>(&a.front());
+        ASSERT_NE(c, nullptr) << a.front();
+        a = p.failed(c->job, connect_failure::server_full,
+                     "FATAL: too many connections for role \"app\"");
+        const arm* t = nullptr;
+        for (const auto& x : a)
+            if (auto* y = std::get_if<arm>(&x)) t = y;
+        ASSERT_NE(t, nullptr) << "no retry armed after refusal " << n;
+        EXPECT_LE(t->at - p.now(), 2s) << "refusal " << n;
+        p.advance(t->at - p.now());
+        a = p.timer();
+    }
+    EXPECT_FALSE(w->done);
+    EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::closed);
+}
+
+// Defect (found by the connection-limit and frozen-server scenarios): a connect that succeeded
+// left the other waiters' retries waiting out their backoff (up to max_delay), though the
+// success shows the server accepts connections again. They are due at once now.
+TEST(PoolState, ASuccessfulConnectStartsTheRetriesWaitingOutTheirBackoff) {
+    script p(options(3), {5, 2s, 30s}, {5, 60s});
+    auto* a = p.w();
+    auto* b = p.w();
+    p.acquire(a);
+    p.acquire(b);                  // its connect waits for the first (one at a time)
+    auto f = p.failed(p.j(p.t0));  // a's: retried after a backoff; b's starts now
+    ASSERT_FALSE(f.empty());
+    ASSERT_TRUE(std::holds_alternative<connect>(f.front())) << f.front();
+    auto* s1 = p.s();  // at once: a's retry is not due yet (its jitter is > 0 with seed 42)
+    const auto done = p.connected(std::get<connect>(f.front()).job, s1);
+    ASSERT_FALSE(done.empty());
+    EXPECT_EQ(done.front(), act(hand{a, s1}));
+    bool started = false;
+    for (const auto& x : done)
+        if (auto* c = std::get_if<connect>(&x)) started = c->deadline == p.now() + 5s;
+    EXPECT_TRUE(started) << "b's retry still waits out its backoff";
+}
+
 TEST(PoolState, ServerFullWithNothingOpenCountsTowardTheBreaker) {
     script p(options(2), {5, 100ms, 1s}, {1, 60s});
     auto* w = p.w();

@@ -11,6 +11,9 @@
 
 #include <pqxx/except>
 
+#include <optional>
+#include <string>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -67,17 +70,61 @@ bool run_until(PGconn* conn, const char* sql, steady_time deadline) noexcept {
     }
 }
 
+// "postgresql://user@host:port/dbname" from libpq parameters, for messages (no password).
+std::string display_of(const conn_params& params) {
+    auto get = [&](const char* key) {
+        for (const auto& [k, v] : params)
+            if (k == key) return v;
+        return std::string();
+    };
+    std::string user = get("user");
+    std::string port = get("port");
+    return "postgresql://" + (user.empty() ? "" : user + "@") + get("host") +
+           (port.empty() ? "" : ":" + port) + "/" + get("dbname");
+}
+
 }  // namespace
 
 sync_driver::sync_driver(const database_config& db, const pool_options& options)
-    : sync_driver(detail::params_of(db), db.name, options, db.pgbouncer) {}
+    : sync_driver(detail::params_of(db), db.name, options, db.pgbouncer) {
+    display_ = db.url.redacted();
+}
 
 sync_driver::sync_driver(conn_params params, std::string name, const pool_options& options,
                          bool pgbouncer)
     : params_(std::move(params)),
       name_(std::move(name)),
+      display_(display_of(params_)),
       options_(options),
       pgbouncer_(pgbouncer) {}
+
+void sync_driver::begin_request(connection& c) noexcept {
+    detail::sync_watchdog::instance().begin(&c);
+}
+
+std::optional<std::string> sync_driver::timeout_message(connection& c, const std::exception& e) {
+    const auto verdict = detail::sync_watchdog::instance().take(&c);
+    if (!verdict) return std::nullopt;
+    const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+    const bool cancelled = sql != nullptr && sql->sqlstate() == "57014";
+    const std::string head = "PostgreSQL request on " + verdict->what +
+                             " got no answer within query_timeout (" +
+                             std::to_string(verdict->timeout.count()) + "ms): ";
+    const std::string server = trimmed(e.what());
+    switch (verdict->how) {
+        case detail::cut_short::closed:
+            return head + "the cancel request got no answer within " +
+                   std::to_string(detail::cancel_grace.count()) +
+                   "ms either, so the connection was closed (" + server + ")";
+        case detail::cut_short::cancelled: return head + "cancelled (" + server + ")";
+        case detail::cut_short::none: break;
+    }
+    // The server's statement_timeout, which the driver set to query_timeout, came first.
+    if (verdict->statement_timeout && cancelled &&
+        server.find("statement timeout") != std::string::npos)
+        return head + "cancelled by the server's statement_timeout (" + server + ")";
+    return std::nullopt;
+}
 
 std::string sync_driver::conninfo(long connect_timeout_seconds) const {
     return detail::to_conninfo(
@@ -102,8 +149,9 @@ connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadli
         // does not apply through PgBouncer).
         if (options_.query_timeout.count() > 0) {
             PGconn* conn = raw(*c);
-            detail::sync_watchdog::instance().watch(c.get(), conn, detail::cancel_target_of(conn),
-                                                    options_.query_timeout);
+            detail::sync_watchdog::instance().watch(
+                c.get(), conn, detail::cancel_target_of(conn), options_.query_timeout,
+                "'" + name_ + "' (" + display_ + ")", !pgbouncer_);
         }
         out.connection = std::move(c);
     } catch (const std::exception& e) {

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <utility>
+
 namespace connmgr::pg::detail {
 
 namespace {
@@ -62,7 +64,8 @@ sync_watchdog::sync_watchdog() {
 }
 
 bool sync_watchdog::watch(const void* key, PGconn* conn, const cancel_target& target,
-                          std::chrono::milliseconds query_timeout) {
+                          std::chrono::milliseconds query_timeout, std::string what,
+                          bool statement_timeout) {
     const int fd = PQsocket(conn);
     const auto view = fd >= 0 ? read_tcp_counters(fd) : tcp_counters{};
     if (!view.ok || query_timeout.count() <= 0) return false;
@@ -80,7 +83,8 @@ bool sync_watchdog::watch(const void* key, PGconn* conn, const cancel_target& ta
     std::lock_guard lock(mutex_);
     auto [it, inserted] = entries_.try_emplace(key);
     if (!inserted && it->second.fd >= 0) ::close(it->second.fd);
-    it->second = entry{mine, std::move(seen), target, query_timeout, {}, false};
+    it->second = entry{mine,  std::move(seen), target,          query_timeout,    {},
+                       false, cut_short::none, std::move(what), statement_timeout};
     return true;
 }
 
@@ -90,6 +94,21 @@ void sync_watchdog::forget(const void* key) noexcept {
     if (it == entries_.end()) return;
     ::close(it->second.fd);
     entries_.erase(it);
+}
+
+std::optional<watch_verdict> sync_watchdog::take(const void* key) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    auto& e = it->second;
+    return watch_verdict{std::exchange(e.cut, cut_short::none), e.what, e.timeout,
+                         e.statement_timeout};
+}
+
+void sync_watchdog::begin(const void* key) noexcept {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(key);
+    if (it != entries_.end()) it->second.cut = cut_short::none;
 }
 
 bool sync_watchdog::timed_out(const void* key) const noexcept {
@@ -121,6 +140,7 @@ void sync_watchdog::check() {
         if (e.cancelled_at == steady_time{}) {
             if (v.since_sent < e.timeout) continue;
             e.cancelled_at = now;
+            e.cut = cut_short::cancelled;
             async_cancel(io_.get_executor(), e.target, now + cancel_grace, [](bool) {});
             continue;
         }
@@ -128,6 +148,7 @@ void sync_watchdog::check() {
         // Nothing in cancel_grace after the cancel: the server is gone or frozen. Shutting the
         // socket down wakes the libpq call blocked on it; the connection is then broken.
         e.fired = true;
+        e.cut = cut_short::closed;
         ::shutdown(e.fd, SHUT_RDWR);
     }
 }

@@ -30,6 +30,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 
@@ -42,6 +44,17 @@ struct watch_answers {
     const void* key{nullptr};  // forgotten when libpq destroys the connection
 };
 
+/// What the watchdog did to the current request of a connection.
+enum class cut_short { none, cancelled, closed };
+
+/// A watched connection as the watchdog knows it, for the error a cut-short request reports.
+struct watch_verdict {
+    cut_short how{cut_short::none};
+    std::string what;  ///< the connection's description given to watch()
+    std::chrono::milliseconds timeout{0};
+    bool statement_timeout{false};  ///< the server's statement_timeout is query_timeout too
+};
+
 class sync_watchdog {
 public:
     static sync_watchdog& instance();
@@ -51,8 +64,16 @@ public:
 
     /// Starts watching the connection `key` (an established libpq connection). False when it
     /// cannot be watched (not TCP, or no descriptor left).
+    /// `what` names the connection in errors (never a password); `statement_timeout`: the
+    /// server enforces query_timeout too.
     bool watch(const void* key, PGconn* conn, const cancel_target& target,
-               std::chrono::milliseconds query_timeout);
+               std::chrono::milliseconds query_timeout, std::string what = {},
+               bool statement_timeout = false);
+    /// What the watchdog did since the last take() or begin() for `key`, and clears it (a
+    /// closed connection stays timed_out()); nullopt when `key` is not watched.
+    std::optional<watch_verdict> take(const void* key);
+    /// A new request starts on `key`: forget what happened to the one before.
+    void begin(const void* key) noexcept;
     /// Stops watching `key` and closes the duplicate; call before the connection closes.
     void forget(const void* key) noexcept;
     /// The watchdog shut this connection's socket down past query_timeout.
@@ -69,6 +90,9 @@ private:
         std::chrono::milliseconds timeout{0};
         steady_time cancelled_at{};  // zero: no cancel sent for the current request
         bool fired{false};
+        cut_short cut{cut_short::none};  // since the last take()
+        std::string what;
+        bool statement_timeout{false};
     };
 
     void arm();

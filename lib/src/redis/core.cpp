@@ -525,14 +525,18 @@ asio::awaitable<connect_result> core::connect(std::shared_ptr<core> self, steady
             }
         }
 
+        // The handshake is part of the connect: bounded by its deadline (connect_timeout), not
+        // by query_timeout, else a server that stalls (frozen, swapping) fails connects every
+        // query_timeout and opens the breaker where a patient connect would have succeeded.
         const request hello = handshake(p);
         auto [xec, replies] =
             co_await asio::async_initiate<decltype(tok), void(error_code, std::vector<reply>)>(
-                [](auto handler, std::shared_ptr<core> c, std::string_view payload, std::size_t n) {
-                    core::start(std::move(c), payload, n, no_deadline,
+                [](auto handler, std::shared_ptr<core> c, std::string_view payload, std::size_t n,
+                   steady_time until) {
+                    core::start(std::move(c), payload, n, until,
                                 pipeline_handler(std::move(handler)));
                 },
-                tok, self, std::string_view(hello.payload()), hello.size());
+                tok, self, std::string_view(hello.payload()), hello.size(), deadline);
         for (std::size_t i = 0; i < replies.size(); ++i) {
             // Server error texts never echo the password ("WRONGPASS invalid username-...").
             if (replies[i].is_error())

@@ -31,9 +31,11 @@
 ///   retry.attempts, then the oldest waiter fails with connect_failed; a permanent one
 ///   (authentication, unknown database, TLS) is never retried: the waiters fail at once with
 ///   the server's words (every waiter when no connection is open, else the oldest);
+/// - a successful connect makes every retry waiting out a backoff due at once;
 /// - "server full" (the server's connection limit) while connections are open means the pool
-///   cannot grow: waiters keep waiting for those connections, growth is retried with backoff,
-///   and the breaker does not count it;
+///   cannot grow: waiters keep waiting for those connections, growth is retried after the
+///   first backoff step (up to retry.base_delay, not doubling), and the breaker does not
+///   count it;
 /// - breaker: failure_threshold consecutive connect failures open it (0 = never): waiters and
 ///   new acquires fail with circuit_open unless a connection is idle; while open one trial
 ///   connect runs after retry.base_delay, then at doubling intervals up to open_for; the first
@@ -248,6 +250,8 @@ public:
         c.created = now;
         c.last_used = now;
         c.expires = expiry(now);
+        // The server accepts connections again: retries waiting out a backoff are due now.
+        for (auto& p : pending_) p.not_before = std::min(p.not_before, now);
         if (closing_) {
             close(c, out);
         } else {
@@ -270,8 +274,10 @@ public:
         last_connect_error_at_ = now;
         if (closing_) return out;
         if (kind == connect_failure::server_full && open() > 0) {
-            // The pool cannot grow, the database is up: wait for the open connections.
-            schedule_retry(now, job);
+            // The pool cannot grow, the database is up: wait for the open connections, and
+            // poll for room at the first backoff step (a doubling backoff would leave the pool
+            // small for up to max_delay after the server's limit is raised).
+            pending_.push_back({saturating_add(now, backoff(1)), 1});
         } else {
             ++consecutive_failures_;
             const auto threshold = s_.breaker.failure_threshold;

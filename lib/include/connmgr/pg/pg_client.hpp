@@ -20,11 +20,19 @@
 /// query_failed (the result carries the SQLSTATE; `r.check()` throws
 /// query_error), connection_lost (the connection is discarded; the query is never replayed).
 ///
+/// Sync statements are libpqxx calls on the lease and raise libpqxx's exceptions. Run them
+/// through `db.run(f)` (borrow, `f(pqxx::connection&)`, give back) or `pg::run(lease, f)` to
+/// have a request the client-side query_timeout cut short reported as `connmgr::error` with
+/// `errc::query_timeout` (message: query_timeout, the database, its redacted URL, what was
+/// done) instead of libpqxx's `query_canceled` / `broken_connection`; every other exception
+/// passes through unchanged.
+///
 /// \par Thread safety
 /// Cheap to copy (one shared_ptr); every member is safe to call from any thread at once. Leases
 /// are used by one thread at a time.
 
 #include <connmgr/detail/database_pools.hpp>
+#include <connmgr/error.hpp>
 #include <connmgr/lease.hpp>
 #include <connmgr/pg/async_driver.hpp>
 #include <connmgr/pg/params.hpp>
@@ -37,6 +45,9 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/deferred.hpp>
 
+#include <pqxx/except>
+
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,6 +55,22 @@
 #include <vector>
 
 namespace connmgr {
+
+namespace pg {
+/// Runs `f(*l)` (libpqxx calls on the leased connection) and returns what it returns. A request
+/// that the client-side query_timeout cut short throws connmgr::error(errc::query_timeout)
+/// instead of libpqxx's exception; anything else `f` throws passes through.
+template <class F>
+decltype(auto) run(lease<sync_driver>& l, F&& f) {
+    sync_driver::begin_request(*l);
+    try {
+        return std::invoke(std::forward<F>(f), *l);
+    } catch (const pqxx::failure& e) {
+        if (auto why = sync_driver::timeout_message(*l, e)) throw error(errc::query_timeout, *why);
+        throw;
+    }
+}
+}  // namespace pg
 
 namespace pg::detail {
 using pools = connmgr::detail::database_pools<pg::sync_driver, pg::async_driver>;
@@ -85,6 +112,13 @@ public:
     /// Blocks up to acquire_timeout; throws timeout_error, connect_error or error.
     sync_lease acquire() const { return pools_->sync()->acquire(); }
     sync_lease acquire(const acquire_options& opts) const { return pools_->sync()->acquire(opts); }
+    /// Borrows a connection, returns `f(pqxx::connection&)`, gives it back; see pg::run for
+    /// the errors (query_timeout when the client-side query_timeout fired).
+    template <class F>
+    decltype(auto) run(F&& f) const {
+        auto l = acquire();
+        return pg::run(l, std::forward<F>(f));
+    }
     /// Never waits for other borrowers.
     boost::system::result<sync_lease> try_acquire() const { return pools_->sync()->try_acquire(); }
 

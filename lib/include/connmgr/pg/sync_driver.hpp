@@ -10,9 +10,11 @@
 /// thread (one per process) watches each connection's socket without touching libpq; a request
 /// that has had no answer for query_timeout gets a CancelRequest (non-blocking, bounded), and
 /// if the server stays silent for 700 ms more the socket is shut down. The blocked statement
-/// then fails with `pqxx::sql_error` SQLSTATE 57014 (cancelled) or `pqxx::broken_connection`
-/// (socket shut down; the pool discards the connection), within query_timeout + 1 s. This
-/// needs TCP: over a unix socket only the server-side statement_timeout applies.
+/// then fails within query_timeout + 1 s; libpqxx reports it as `pqxx::sql_error` SQLSTATE
+/// 57014 (cancelled) or `pqxx::broken_connection` (socket shut down; the pool discards the
+/// connection), and `pg::run` / `pg_client::run` (pg_client.hpp) turn that into
+/// `connmgr::error` with `errc::query_timeout`. This needs TCP: over a unix socket only the
+/// server-side statement_timeout applies.
 ///
 /// PgBouncer mode (`database_config::pgbouncer`): PgBouncer rejects startup `options` and a
 /// session `SET` would leak to other clients in transaction pooling, so no statement_timeout
@@ -34,6 +36,8 @@
 
 #include <pqxx/connection>
 
+#include <exception>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +62,14 @@ public:
     bool is_broken(connection& c) const noexcept;
     void close(connection& c) const noexcept;
 
+    /// A request starts on `c` (pg::run): forget how the one before ended.
+    static void begin_request(connection& c) noexcept;
+    /// When the client-side query_timeout cut short the request on `c` that failed with `e`
+    /// (the watchdog cancelled it or closed the connection, or the server's statement_timeout
+    /// the driver set fired): the message to report, naming query_timeout, the database and its
+    /// redacted URL. nullopt when the failure is not ours.
+    static std::optional<std::string> timeout_message(connection& c, const std::exception& e);
+
     /// The conninfo string passed to libpq for a given connect_timeout (seconds, >= 2).
     /// Contains the password: never print it.
     std::string conninfo(long connect_timeout_seconds) const;
@@ -65,6 +77,7 @@ public:
 private:
     conn_params params_;
     std::string name_;
+    std::string display_;  ///< the redacted URL, for messages
     pool_options options_;
     bool pgbouncer_;
 };
