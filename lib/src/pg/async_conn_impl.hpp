@@ -124,6 +124,10 @@ private:
     void lose(std::string reason);
     void cancel_finished();
     void finish();
+    /// The operation object of a request: the one the last request left (its vectors keep
+    /// their capacity), so a steady stream of requests allocates none.
+    std::unique_ptr<operation> take_operation();
+    void recycle(std::unique_ptr<operation> op) noexcept;
     bool assign_socket() noexcept;
     void drop_socket() noexcept;
 
@@ -133,12 +137,16 @@ private:
     std::chrono::milliseconds query_timeout_;
     PGconn* conn_{nullptr};
     cancel_target cancel_target_;
-    std::atomic<bool> broken_{false};  // also set by threads that return or mark the lease
-    std::atomic<bool> busy_{false};    // claimed by the thread that starts an operation
-    bool copy_out_{false};             // draining the rows of a refused COPY TO STDOUT
-    std::uint64_t op_id_{0};           // timers of finished operations are ignored
-    int waits_{0};                     // readiness waits in flight (flush waits on read and write)
-    std::unique_ptr<operation> op_;    // the request in flight
+    std::atomic<bool> broken_{false};   // also set by threads that return or mark the lease
+    std::atomic<bool> busy_{false};     // claimed by the thread that starts an operation
+    bool copy_out_{false};              // draining the rows of a refused COPY TO STDOUT
+    std::uint64_t op_id_{0};            // timers of finished operations are ignored
+    int waits_{0};                      // readiness waits in flight (flush waits on read and write)
+    std::unique_ptr<operation> op_;     // the request in flight
+    std::unique_ptr<operation> spare_;  // the last finished one, for the next request
+    // is_broken(): when the socket was last found quiet, and how long that answer holds.
+    static constexpr std::chrono::milliseconds probe_reuse{1};
+    mutable std::chrono::steady_clock::time_point last_probe_{};
     statement_cache cache_;
     std::uint64_t prepared_total_{0};
     connect_done connect_done_;

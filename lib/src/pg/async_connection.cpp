@@ -123,6 +123,10 @@ void async_conn_impl::close() noexcept {
 bool async_conn_impl::is_broken() const noexcept {
     if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) return true;
     if (busy_) return false;
+    // The pool asks twice per return (may it be kept, may it be reused): one probe answers
+    // both; a goodbye arriving within that window is as late as one arriving just after.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_probe_ < probe_reuse) return false;
     // An idle connection receives nothing but the server's goodbye (or a rare notice): if the
     // socket is readable, read it now so a terminated backend is noticed before reuse.
     pollfd p{PQsocket(conn_), POLLIN, 0};
@@ -133,6 +137,7 @@ bool async_conn_impl::is_broken() const noexcept {
             return true;
         }
     }
+    last_probe_ = now;
     return false;
 }
 
@@ -378,6 +383,7 @@ bool async_conn_impl::retry_invalidated() {
     }
     if (!retry || op.retried || PQtransactionStatus(conn_) != PQTRANS_IDLE) return false;
     op.retried = true;
+    op.pipelined = true;
     op.results.clear();
     if (!send_pipeline()) {
         lose(trimmed(PQerrorMessage(conn_)));
@@ -401,18 +407,30 @@ void async_conn_impl::start_query(
     const bool claimed = !busy_.exchange(true);
     asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q), h = std::move(h),
                              claimed]() mutable {
-        auto op = std::make_unique<operation>();
+        auto op = self->take_operation();
         op->what = kind::query;
         op->query_handler.emplace(std::move(h));
-        // Through the cache: Parse (on a miss) and Bind/Execute in one pipeline round trip.
-        op->pipelined = self->cache_.enabled() && cacheable(q);
         auto deadline = self->query_timeout_.count() > 0
                             ? std::chrono::steady_clock::now() + self->query_timeout_
                             : no_deadline;
-        if (op->pipelined) {
+        if (self->cache_.enabled() && cacheable(q)) {
+            const std::string* name = self->cache_.find(q.sql);
+            // A hit with nothing to deallocate: Bind/Execute/Sync outside pipeline mode, whose
+            // extra sync result would cost libpq two allocations per request.
+            const bool direct =
+                name != nullptr &&
+                !(self->cache_.has_stale() && PQtransactionStatus(self->conn_) == PQTRANS_IDLE);
             op->queries.push_back(std::move(q));
+            if (direct) op->steps.push_back({step::role::statement, 0, *name, true});
+            op->pipelined = !direct;
             if (!self->begin(std::move(op), deadline, claimed)) return;
-            if (!self->send_pipeline()) return self->lose(trimmed(PQerrorMessage(self->conn_)));
+            if (direct) {
+                const operation& o = *self->op_;
+                if (!self->send(o.queries[0], o.steps[0].name.c_str()))
+                    return self->lose(trimmed(PQerrorMessage(self->conn_)));
+            } else if (!self->send_pipeline()) {
+                return self->lose(trimmed(PQerrorMessage(self->conn_)));
+            }
             return self->flush_step();
         }
         if (!self->begin(std::move(op), deadline, claimed)) return;
@@ -431,7 +449,7 @@ void async_conn_impl::start_pipeline(
     const bool claimed = !busy_.exchange(true);
     asio::dispatch(strand_, [self = shared_from_this(), qs = std::move(qs), h = std::move(h),
                              claimed]() mutable {
-        auto op = std::make_unique<operation>();
+        auto op = self->take_operation();
         op->what = kind::pipeline;
         op->pipelined = true;
         op->expected = qs.size();
@@ -457,7 +475,7 @@ void async_conn_impl::start_command(std::string sql, steady_time deadline,
     const bool claimed = !busy_.exchange(true);
     asio::dispatch(strand_, [self = shared_from_this(), sql = std::move(sql), deadline,
                              done = std::move(done), claimed]() mutable {
-        auto op = std::make_unique<operation>();
+        auto op = self->take_operation();
         op->what = kind::ping;
         op->ping_handler = std::move(done);
         if (!self->begin(std::move(op), deadline, claimed)) return;
@@ -534,7 +552,10 @@ void async_conn_impl::read_step() {
             }
             store(r);
         } else {
-            if (r == nullptr) return finish();
+            if (r == nullptr) {
+                if (retry_invalidated()) return;
+                return finish();
+            }
             store(r);
         }
     }
@@ -637,6 +658,32 @@ void async_conn_impl::cancel_finished() {
     if (std::exchange(finish_deferred_, false)) finish();
 }
 
+std::unique_ptr<async_conn_impl::operation> async_conn_impl::take_operation() {
+    if (spare_) return std::move(spare_);
+    return std::make_unique<operation>();
+}
+
+void async_conn_impl::recycle(std::unique_ptr<operation> op) noexcept {
+    if (spare_) return;  // a request started from inside the completion took a fresh one
+    // Field by field, keeping the vectors' capacity (and never assigning a handler).
+    op->what = kind::query;
+    op->pipelined = false;
+    op->retried = false;
+    op->expected = 1;
+    op->index = 0;
+    op->syncs = 0;
+    op->queries.clear();
+    op->steps.clear();
+    op->results.clear();
+    op->query_handler.reset();
+    op->pipeline_handler.reset();
+    op->ping_handler = nullptr;
+    op->cancel_sent = false;
+    op->lost = false;
+    op->lost_reason.clear();
+    spare_ = std::move(op);
+}
+
 void async_conn_impl::finish() {
     if (cancel_in_flight_) {
         finish_deferred_ = true;
@@ -694,6 +741,7 @@ void async_conn_impl::finish() {
         }
         case kind::ping: op.ping_handler(ec); break;
     }
+    recycle(std::move(done));
 }
 
 }  // namespace detail
