@@ -144,7 +144,8 @@ private:
     int waits_{0};                      // readiness waits in flight (flush waits on read and write)
     std::unique_ptr<operation> op_;     // the request in flight
     std::unique_ptr<operation> spare_;  // the last finished one, for the next request
-    // is_broken(): when the socket was last found quiet, and how long that answer holds.
+    // is_broken(): when the socket was last found quiet (a probe, or a request that drained
+    // it), and how long that answer holds.
     static constexpr std::chrono::milliseconds probe_reuse{1};
     mutable std::chrono::steady_clock::time_point last_probe_{};
     statement_cache cache_;

@@ -123,8 +123,9 @@ void async_conn_impl::close() noexcept {
 bool async_conn_impl::is_broken() const noexcept {
     if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) return true;
     if (busy_) return false;
-    // The pool asks twice per return (may it be kept, may it be reused): one probe answers
-    // both; a goodbye arriving within that window is as late as one arriving just after.
+    // Probed (or drained by a request) within the last millisecond: the answer holds. The
+    // pool asks twice per return, right after the lease's last request; a goodbye arriving in
+    // that window is as late as one arriving just after a probe.
     const auto now = std::chrono::steady_clock::now();
     if (now - last_probe_ < probe_reuse) return false;
     // An idle connection receives nothing but the server's goodbye (or a rare notice): if the
@@ -692,6 +693,9 @@ void async_conn_impl::finish() {
     ++op_id_;
     timer_.cancel();
     copy_out_ = false;
+    // The request read everything the server had sent: as good as a probe (written before
+    // busy_ is released, so a returning thread that sees it idle sees this too).
+    last_probe_ = std::chrono::steady_clock::now();
     busy_ = false;
     std::unique_ptr<operation> done = std::move(op_);
     operation& op = *done;
