@@ -221,6 +221,26 @@ TEST_P(PgStatementCache, AStatementTheServerLostIsPreparedAgain) {
     EXPECT_EQ(server_view(l, sql), "1 1");
 }
 
+// Prepared statements are not transactional: one prepared inside a rolled-back transaction
+// stays on the server and in the cache (a lease returned mid-transaction is rolled back too).
+TEST_P(PgStatementCache, AStatementPreparedInARolledBackTransactionIsKept) {
+    if (GetParam().pgbouncer) GTEST_SKIP() << "no cache through PgBouncer";
+    auto db = make_client();
+    const auto sql = unique_sql("SELECT 'kept'");
+    {
+        auto l = borrow(db);
+        ASSERT_FALSE(std::get<0>(run(l->async_query("BEGIN"))));
+        ASSERT_FALSE(std::get<0>(run(l->async_query(sql))));
+    }  // returned inside the transaction: the pool rolls it back
+    auto l = borrow(db);
+    const auto before = l->statements_prepared();
+    auto [ec, r] = run(l->async_query(sql));
+    ASSERT_FALSE(ec) << r.error_message();
+    EXPECT_EQ(r.value().as<std::string>(), "kept");
+    EXPECT_EQ(l->statements_prepared(), before) << "prepared again after the rollback";
+    EXPECT_EQ(server_view(l, sql), "1 2");
+}
+
 TEST_P(PgStatementCache, ZeroTurnsItOff) {
     auto db = make_client({.statement_cache = 0});
     auto l = borrow(db);
