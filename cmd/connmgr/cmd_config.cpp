@@ -56,6 +56,7 @@ public:
                  {"count", size(p.keepalive.count, at("keepalive.count"))},
              }},
             {"reset_query", leaf(json::value(p.reset_query), at("reset_query"))},
+            {"statement_cache", size(p.statement_cache, at("statement_cache"))},
         };
     }
     json::object retry(const retry_options& r, const std::string& base) const {

@@ -13,3 +13,6 @@ if(TARGET connmgr_cli)  # `connmgr check` shows connect errors in the server's w
   target_compile_definitions(connmgr_pg_clean_tests PRIVATE
     CONNMGR_CLI_PATH="$<TARGET_FILE:connmgr_cli>")
 endif()
+connmgr_test(connmgr_pg_statement_cache_tests LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_statement_cache_test.cpp
+  LIBS connmgr_pg connmgr_core)

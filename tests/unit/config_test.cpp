@@ -456,6 +456,40 @@ TEST(ConfigResetQuery, SetPerFlavourWithItsOrigin) {
     EXPECT_CONTAINS(l.origins.at("databases.app.pool.async.reset_query"), "c.yaml:5");
 }
 
+TEST(ConfigStatementCache, DefaultsTo512AndIsSetPerFlavourWithItsOrigin) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "databases:\n  app:\n    url: postgresql://u@h/db\n    pool:\n"
+                             "      async: {statement_cache: 0}\n");
+    const auto l = load_config_with_origins({f}, {});
+    const auto& db = l.config.databases.at("app");
+    EXPECT_EQ(db.sync_pool.statement_cache, 512u);
+    EXPECT_EQ(db.async_pool.statement_cache, 0u);
+    EXPECT_CONTAINS(l.origins.at("databases.app.pool.async.statement_cache"), "c.yaml:5");
+}
+
+TEST(ConfigStatementCache, OffWithPgbouncerAndSaysWhy) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "defaults:\n  pool: {statement_cache: 100}\ndatabases:\n  app:\n"
+                             "    url: postgresql://u@h/db\n    pgbouncer: true\n");
+    const auto l = load_config_with_origins({f}, {});
+    const auto& db = l.config.databases.at("app");
+    EXPECT_EQ(db.async_pool.statement_cache, 0u);
+    EXPECT_EQ(db.sync_pool.statement_cache, 0u);
+    EXPECT_CONTAINS(l.origins.at("databases.app.pool.async.statement_cache"), "pgbouncer");
+    EXPECT_EQ(l.defaults.pool.statement_cache, 100u);
+}
+
+TEST(ConfigErrors, StatementCacheMustBeACountNamingFileLineAndKey) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml", "defaults:\n  pool:\n    statement_cache: -3\n");
+    const auto message = error_of([&] { load_config({f}, {}); });
+    EXPECT_CONTAINS(message, "c.yaml:3");
+    EXPECT_CONTAINS(message, "defaults.pool.statement_cache");
+    EXPECT_CONTAINS(message, "must not be negative");
+}
+
 TEST(ConfigFiles, ShippedConfigsLoad) {
     const std::string src = CONNMGR_SOURCE_PATH;
     const auto reference = load_config_with_origins({src + "/configs/connmgr.yaml"}, {});

@@ -49,6 +49,9 @@ struct pool_options {
     /// rolled back (e.g. "DISCARD ALL"); "" = none. Refused in pgbouncer mode (it would reset
     /// a server connection another client uses next).
     std::string reset_query{};
+    /// PostgreSQL async: prepared statements kept per connection, by SQL text (LRU); 0 = off
+    /// (unnamed statements). Off in pgbouncer mode (resolved to 0 by the loader).
+    std::size_t statement_cache{512};
     friend bool operator==(const pool_options&, const pool_options&) = default;
 };
 

@@ -365,7 +365,8 @@ schema_keys pool_keys() {
             {"health_check_interval", &s_duration},
             {"leak_threshold", &s_duration},
             {"keepalive", &s_keepalive},
-            {"reset_query", &s_text}};
+            {"reset_query", &s_text},
+            {"statement_cache", &s_size}};
 }
 
 const schema s_pool{leaf::none, pool_keys(), nullptr};
@@ -591,6 +592,7 @@ const std::vector<field<pool_options>>& pool_fields() {
                      o.keepalive.count = static_cast<unsigned>(to_unsigned(n, UINT_MAX));
                  }},
         field<P>{"reset_query", [](P& o, const config_node& n) { o.reset_query = n.value; }},
+        size_field("statement_cache", &P::statement_cache),
     };
     return fields;
 }
@@ -788,6 +790,15 @@ loaded_config resolve_config(const config_node& root, std::vector<std::string> f
             }
             if (db.pgbouncer && db.kind() != backend::postgres)
                 fail_at(*find(&node, "pgbouncer"), "pgbouncer applies to PostgreSQL URLs only");
+            if (db.pgbouncer) {
+                // Transaction pooling breaks named statements across clients: shown as off.
+                for (const char* flavour : {"sync", "async"}) {
+                    auto& pool = std::string_view(flavour) == "sync" ? db.sync_pool : db.async_pool;
+                    pool.statement_cache = 0;
+                    origins[base + ".pool." + flavour + ".statement_cache"] =
+                        "off with pgbouncer: true (" + origins[base + ".pgbouncer"] + ")";
+                }
+            }
             for (const char* flavour : {"sync", "async"}) {
                 const auto& pool =
                     std::string_view(flavour) == "sync" ? db.sync_pool : db.async_pool;

@@ -7,6 +7,7 @@
 
 #include "cancel.hpp"
 #include "result_data.hpp"
+#include "statement_cache.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -29,7 +30,9 @@ class async_conn_impl : public std::enable_shared_from_this<async_conn_impl> {
 public:
     using connect_done = std::function<void(boost::system::error_code, std::string message)>;
 
-    async_conn_impl(boost::asio::any_io_executor ex, std::chrono::milliseconds query_timeout);
+    /// `statement_cache`: how many prepared statements to keep (0 = none, unnamed statements).
+    async_conn_impl(boost::asio::any_io_executor ex, std::chrono::milliseconds query_timeout,
+                    std::size_t statement_cache);
     ~async_conn_impl();
     async_conn_impl(const async_conn_impl&) = delete;
     async_conn_impl& operator=(const async_conn_impl&) = delete;
@@ -51,16 +54,34 @@ public:
     bool is_broken() const noexcept;
     bool is_idle() const noexcept;
     int backend_pid() const noexcept;
+    /// Statements prepared on the server and cached now / prepared in total (between
+    /// operations only: the strand changes them).
+    std::size_t cached_statements() const noexcept { return cache_.size(); }
+    std::uint64_t statements_prepared() const noexcept { return prepared_total_; }
     void mark_broken() noexcept { broken_ = true; }
     /// PQfinish, then closes Asio's duplicate of the socket. Idempotent.
     void close() noexcept;
 
 private:
     enum class kind { query, pipeline, ping };
+    // What one command sent in pipeline mode is for: the caller's statement, or the cache's own
+    // Parse / DEALLOCATE around it.
+    struct step {
+        enum class role : std::uint8_t { statement, prepare, deallocate };
+        role what{role::statement};
+        std::size_t target{0};  // the caller's statement it belongs to
+        std::string name;       // the prepared statement it runs, prepares or deallocates
+        bool cached{false};     // statement: run under a name prepared by an earlier request
+    };
     struct operation {
         kind what{kind::query};
-        std::size_t expected{1};  // statements whose results are awaited
-        std::size_t index{0};     // pipeline: the statement whose results come now
+        bool pipelined{false};       // sent in pipeline mode (async_pipeline, or the cache's steps)
+        bool retried{false};         // re-sent once after the server invalidated a statement
+        std::size_t expected{1};     // statements whose results are awaited
+        std::size_t index{0};        // pipeline: the command whose results come now
+        int syncs{0};                // pipeline: sync points still to come
+        std::vector<query> queries;  // query / pipeline: kept for a re-send
+        std::vector<step> steps;     // empty: one command per statement, in order
         std::vector<std::shared_ptr<result_data>> results;
         // Boost 1.81's any_completion_handler move-assignment re-wraps the handler endlessly:
         // only ever move-construct these (emplace), never assign.
@@ -80,7 +101,17 @@ private:
 
     // requests
     bool begin(std::unique_ptr<operation> op, steady_time deadline, bool claimed);
-    bool send(const query& q);
+    /// One statement; by `prepared` name when given, else unnamed with its SQL text.
+    bool send(const query& q, const char* prepared = nullptr);
+    /// Every statement of op_ in pipeline mode, through the statement cache when it is on,
+    /// after the deallocation of evicted statements (their own sync: a failure there touches
+    /// nothing else).
+    bool send_pipeline();
+    /// A cached statement the server no longer has, or whose result type changed: forgotten;
+    /// re-sent once when it was the first statement and no transaction is open. True: re-sent.
+    bool retry_invalidated();
+    /// DISCARD ALL / DEALLOCATE ALL ran: the server holds no prepared statement any more.
+    void note_command(const PGresult* r) noexcept;
     void flush_step();
     void read_step();
     void wait_readable();
@@ -93,6 +124,10 @@ private:
     void lose(std::string reason);
     void cancel_finished();
     void finish();
+    /// The operation object of a request: the one the last request left (its vectors keep
+    /// their capacity), so a steady stream of requests allocates none.
+    std::unique_ptr<operation> take_operation();
+    void recycle(std::unique_ptr<operation> op) noexcept;
     bool assign_socket() noexcept;
     void drop_socket() noexcept;
 
@@ -102,12 +137,19 @@ private:
     std::chrono::milliseconds query_timeout_;
     PGconn* conn_{nullptr};
     cancel_target cancel_target_;
-    std::atomic<bool> broken_{false};  // also set by threads that return or mark the lease
-    std::atomic<bool> busy_{false};    // claimed by the thread that starts an operation
-    bool copy_out_{false};             // draining the rows of a refused COPY TO STDOUT
-    std::uint64_t op_id_{0};           // timers of finished operations are ignored
-    int waits_{0};                     // readiness waits in flight (flush waits on read and write)
-    std::unique_ptr<operation> op_;    // the request in flight
+    std::atomic<bool> broken_{false};   // also set by threads that return or mark the lease
+    std::atomic<bool> busy_{false};     // claimed by the thread that starts an operation
+    bool copy_out_{false};              // draining the rows of a refused COPY TO STDOUT
+    std::uint64_t op_id_{0};            // timers of finished operations are ignored
+    int waits_{0};                      // readiness waits in flight (flush waits on read and write)
+    std::unique_ptr<operation> op_;     // the request in flight
+    std::unique_ptr<operation> spare_;  // the last finished one, for the next request
+    // is_broken(): when the socket was last found quiet (a probe, or a request that drained
+    // it), and how long that answer holds.
+    static constexpr std::chrono::milliseconds probe_reuse{1};
+    mutable std::chrono::steady_clock::time_point last_probe_{};
+    statement_cache cache_;
+    std::uint64_t prepared_total_{0};
     connect_done connect_done_;
     bool connect_timed_out_{false};
     // A cancel request is still on its way (bounded by its own deadline). The operation

@@ -5,10 +5,14 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 
 #include <utility>
 
@@ -29,6 +33,24 @@ std::string trimmed(const char* text) {
 
 constexpr steady_time no_deadline = steady_time::max();
 
+// The protocol's limit on bound parameters; libpq refuses more before sending anything.
+constexpr std::size_t max_params = 65535;
+
+// Whether a statement may be prepared under a cached name. Not: COPY (kept off pipeline mode,
+// where libpq cannot run it), and what drops prepared statements itself (DISCARD, DEALLOCATE).
+bool cacheable(const query& q) {
+    if (q.params.size() > max_params) return false;
+    std::size_t i = 0;
+    while (i < q.sql.size() && std::isspace(static_cast<unsigned char>(q.sql[i])) != 0) ++i;
+    auto starts = [&](std::string_view word) {
+        if (q.sql.size() - i < word.size()) return false;
+        for (std::size_t k = 0; k < word.size(); ++k)
+            if (std::toupper(static_cast<unsigned char>(q.sql[i + k])) != word[k]) return false;
+        return true;
+    };
+    return !starts("COPY") && !starts("DISCARD") && !starts("DEALLOCATE");
+}
+
 // Runs a completion handler on its own executor (the coroutine's, for awaitables), or on the
 // connection's strand when it has none.
 template <class Handler, class Fallback, class... Args>
@@ -41,11 +63,13 @@ void complete(Handler handler, const Fallback& fallback, Args... args) {
 
 }  // namespace
 
-async_conn_impl::async_conn_impl(asio::any_io_executor ex, std::chrono::milliseconds query_timeout)
+async_conn_impl::async_conn_impl(asio::any_io_executor ex, std::chrono::milliseconds query_timeout,
+                                 std::size_t statement_cache)
     : strand_(asio::make_strand(ex)),
       sock_(strand_),
       timer_(strand_),
-      query_timeout_(query_timeout) {}
+      query_timeout_(query_timeout),
+      cache_(statement_cache) {}
 
 async_conn_impl::~async_conn_impl() { close(); }
 
@@ -99,6 +123,11 @@ void async_conn_impl::close() noexcept {
 bool async_conn_impl::is_broken() const noexcept {
     if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) return true;
     if (busy_) return false;
+    // Probed (or drained by a request) within the last millisecond: the answer holds. The
+    // pool asks twice per return, right after the lease's last request; a goodbye arriving in
+    // that window is as late as one arriving just after a probe.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_probe_ < probe_reuse) return false;
     // An idle connection receives nothing but the server's goodbye (or a rare notice): if the
     // socket is readable, read it now so a terminated backend is noticed before reuse.
     pollfd p{PQsocket(conn_), POLLIN, 0};
@@ -109,6 +138,7 @@ bool async_conn_impl::is_broken() const noexcept {
             return true;
         }
     }
+    last_probe_ = now;
     return false;
 }
 
@@ -240,18 +270,135 @@ bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline,
     return true;
 }
 
-bool async_conn_impl::send(const query& q) {
-    std::vector<const char*> values;
-    std::vector<int> lengths;
-    std::vector<int> formats;
-    values.reserve(q.params.size());
+bool async_conn_impl::send(const query& q, const char* prepared) {
+    // On the stack for the usual handful of parameters: no allocation per statement.
+    boost::container::small_vector<const char*, 8> values;
+    boost::container::small_vector<int, 8> lengths;
+    boost::container::small_vector<int, 8> formats;
     for (const auto& p : q.params) {
         values.push_back(p.value ? p.value->data() : nullptr);
         lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
         formats.push_back(p.binary ? 1 : 0);
     }
-    return PQsendQueryParams(conn_, q.sql.c_str(), static_cast<int>(q.params.size()), nullptr,
-                             values.data(), lengths.data(), formats.data(), 0) != 0;
+    const int n = static_cast<int>(q.params.size());
+    if (prepared != nullptr)
+        return PQsendQueryPrepared(conn_, prepared, n, values.data(), lengths.data(),
+                                   formats.data(), 0) != 0;
+    return PQsendQueryParams(conn_, q.sql.c_str(), n, nullptr, values.data(), lengths.data(),
+                             formats.data(), 0) != 0;
+}
+
+bool async_conn_impl::send_pipeline() {
+    operation& op = *op_;
+    op.steps.clear();
+    op.index = 0;
+    op.syncs = 0;
+    if (PQenterPipelineMode(conn_) == 0) return false;
+    if (!cache_.enabled()) {
+        for (const auto& q : op.queries)
+            if (!send(q)) return false;
+    } else {
+        // Names first, so that what they evict is deallocated in this same round trip and the
+        // server never holds more than the cache's capacity after a request.
+        struct plan {
+            const query* q;
+            std::string name;  // empty: unnamed
+            bool cached;
+        };
+        boost::container::small_vector<plan, 4> plans;
+        for (const auto& q : op.queries) {
+            if (!cacheable(q)) {
+                plans.push_back({&q, {}, false});
+            } else if (const std::string* name = cache_.find(q.sql)) {
+                plans.push_back({&q, *name, true});
+            } else {
+                plans.push_back({&q, cache_.insert(q.sql), false});
+            }
+        }
+        // Inside a transaction a failed DEALLOCATE would abort it: those wait for later.
+        if (cache_.has_stale() && PQtransactionStatus(conn_) == PQTRANS_IDLE) {
+            auto stale = cache_.take_stale();
+            std::size_t sent = 0;
+            for (auto& name : stale) {
+                // Evicted by a later statement of this same request: not prepared yet.
+                const bool new_here = std::any_of(plans.begin(), plans.end(), [&](const plan& p) {
+                    return !p.cached && p.name == name;
+                });
+                if (new_here) {
+                    cache_.add_stale(std::move(name));
+                    continue;
+                }
+                if (!send(query{"DEALLOCATE \"" + name + "\""})) return false;
+                op.steps.push_back({step::role::deallocate, 0, std::move(name), false});
+                ++sent;
+            }
+            if (sent > 0) {
+                if (PQpipelineSync(conn_) == 0) return false;
+                ++op.syncs;
+            }
+        }
+        for (std::size_t i = 0; i < plans.size(); ++i) {
+            const plan& p = plans[i];
+            if (p.name.empty()) {
+                if (!send(*p.q)) return false;
+                op.steps.push_back({step::role::statement, i, {}, false});
+                continue;
+            }
+            if (!p.cached) {
+                // Parse and run in the same round trip.
+                if (PQsendPrepare(conn_, p.name.c_str(), p.q->sql.c_str(),
+                                  static_cast<int>(p.q->params.size()), nullptr) == 0)
+                    return false;
+                ++prepared_total_;
+                op.steps.push_back({step::role::prepare, i, p.name, false});
+            }
+            if (!send(*p.q, p.name.c_str())) return false;
+            op.steps.push_back({step::role::statement, i, p.name, p.cached});
+        }
+    }
+    if (PQpipelineSync(conn_) == 0) return false;
+    ++op.syncs;
+    return true;
+}
+
+bool async_conn_impl::retry_invalidated() {
+    operation& op = *op_;
+    if (op.steps.empty() || op.lost || op.cancel_sent) return false;
+    bool first = true;  // the first failed statement of the request
+    bool retry = false;
+    for (const auto& s : op.steps) {
+        if (s.what != step::role::statement || s.target >= op.results.size()) continue;
+        const auto& r = op.results[s.target];
+        if (!r || r->ok) continue;
+        const bool gone = r->sqlstate == "26000";
+        const bool changed =
+            r->sqlstate == "0A000" &&
+            r->message.find("cached plan must not change result type") != std::string::npos;
+        if (s.cached && (gone || changed)) {
+            cache_.forget(op.queries[s.target].sql, s.name, changed);
+            // Nothing of the request ran before it, and its failure rolled back the implicit
+            // transaction: running it again cannot apply anything twice.
+            if (first && s.target == 0) retry = true;
+        }
+        first = false;
+    }
+    if (!retry || op.retried || PQtransactionStatus(conn_) != PQTRANS_IDLE) return false;
+    op.retried = true;
+    op.pipelined = true;
+    op.results.clear();
+    if (!send_pipeline()) {
+        lose(trimmed(PQerrorMessage(conn_)));
+        return true;
+    }
+    flush_step();
+    return true;
+}
+
+void async_conn_impl::note_command(const PGresult* r) noexcept {
+    if (cache_.size() == 0 && !cache_.has_stale()) return;
+    const char* status = PQcmdStatus(const_cast<PGresult*>(r));
+    if (std::strcmp(status, "DISCARD ALL") == 0 || std::strcmp(status, "DEALLOCATE ALL") == 0)
+        cache_.clear();
 }
 
 void async_conn_impl::start_query(
@@ -261,12 +408,32 @@ void async_conn_impl::start_query(
     const bool claimed = !busy_.exchange(true);
     asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q), h = std::move(h),
                              claimed]() mutable {
-        auto op = std::make_unique<operation>();
+        auto op = self->take_operation();
         op->what = kind::query;
         op->query_handler.emplace(std::move(h));
         auto deadline = self->query_timeout_.count() > 0
                             ? std::chrono::steady_clock::now() + self->query_timeout_
                             : no_deadline;
+        if (self->cache_.enabled() && cacheable(q)) {
+            const std::string* name = self->cache_.find(q.sql);
+            // A hit with nothing to deallocate: Bind/Execute/Sync outside pipeline mode, whose
+            // extra sync result would cost libpq two allocations per request.
+            const bool direct =
+                name != nullptr &&
+                !(self->cache_.has_stale() && PQtransactionStatus(self->conn_) == PQTRANS_IDLE);
+            op->queries.push_back(std::move(q));
+            if (direct) op->steps.push_back({step::role::statement, 0, *name, true});
+            op->pipelined = !direct;
+            if (!self->begin(std::move(op), deadline, claimed)) return;
+            if (direct) {
+                const operation& o = *self->op_;
+                if (!self->send(o.queries[0], o.steps[0].name.c_str()))
+                    return self->lose(trimmed(PQerrorMessage(self->conn_)));
+            } else if (!self->send_pipeline()) {
+                return self->lose(trimmed(PQerrorMessage(self->conn_)));
+            }
+            return self->flush_step();
+        }
         if (!self->begin(std::move(op), deadline, claimed)) return;
         if (!self->send(q)) {
             if (PQstatus(self->conn_) != CONNECTION_OK)
@@ -283,21 +450,18 @@ void async_conn_impl::start_pipeline(
     const bool claimed = !busy_.exchange(true);
     asio::dispatch(strand_, [self = shared_from_this(), qs = std::move(qs), h = std::move(h),
                              claimed]() mutable {
-        auto op = std::make_unique<operation>();
+        auto op = self->take_operation();
         op->what = kind::pipeline;
+        op->pipelined = true;
         op->expected = qs.size();
+        op->queries = std::move(qs);
         op->pipeline_handler.emplace(std::move(h));
         auto deadline = self->query_timeout_.count() > 0
                             ? std::chrono::steady_clock::now() + self->query_timeout_
                             : no_deadline;
         if (!self->begin(std::move(op), deadline, claimed)) return;
-        if (qs.empty()) return self->finish();
-        if (PQenterPipelineMode(self->conn_) == 0)
-            return self->lose(trimmed(PQerrorMessage(self->conn_)));
-        for (const auto& q : qs)
-            if (!self->send(q)) return self->lose(trimmed(PQerrorMessage(self->conn_)));
-        if (PQpipelineSync(self->conn_) == 0)
-            return self->lose(trimmed(PQerrorMessage(self->conn_)));
+        if (self->op_->queries.empty()) return self->finish();
+        if (!self->send_pipeline()) return self->lose(trimmed(PQerrorMessage(self->conn_)));
         self->flush_step();
     });
 }
@@ -312,7 +476,7 @@ void async_conn_impl::start_command(std::string sql, steady_time deadline,
     const bool claimed = !busy_.exchange(true);
     asio::dispatch(strand_, [self = shared_from_this(), sql = std::move(sql), deadline,
                              done = std::move(done), claimed]() mutable {
-        auto op = std::make_unique<operation>();
+        auto op = self->take_operation();
         op->what = kind::ping;
         op->ping_handler = std::move(done);
         if (!self->begin(std::move(op), deadline, claimed)) return;
@@ -370,9 +534,11 @@ void async_conn_impl::read_step() {
                 return;
             }
         }
-        if (op_->what == kind::pipeline) {
+        if (op_->pipelined) {
+            const std::size_t commands =
+                op_->steps.empty() ? op_->queries.size() : op_->steps.size();
             if (r == nullptr) {
-                if (op_->index < op_->expected) {
+                if (op_->index < commands) {
                     ++op_->index;
                     continue;
                 }
@@ -380,12 +546,17 @@ void async_conn_impl::read_step() {
             }
             if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
                 PQclear(r);
+                if (--op_->syncs > 0) continue;  // the deallocations' own sync
                 PQexitPipelineMode(conn_);
+                if (retry_invalidated()) return;
                 return finish();
             }
             store(r);
         } else {
-            if (r == nullptr) return finish();
+            if (r == nullptr) {
+                if (retry_invalidated()) return;
+                return finish();
+            }
             store(r);
         }
     }
@@ -426,12 +597,28 @@ void async_conn_impl::wait_readable() {
                      });
 }
 
-void async_conn_impl::store(PGresult* r) { store(make_result_data(r)); }
+void async_conn_impl::store(PGresult* r) {
+    if (r != nullptr) note_command(r);
+    store(make_result_data(r));
+}
 
 void async_conn_impl::store(std::shared_ptr<result_data> d) {
-    if (op_->what == kind::pipeline) {
-        if (op_->results.size() <= op_->index) op_->results.resize(op_->index + 1);
-        auto& slot = op_->results[op_->index];
+    if (op_->pipelined) {
+        std::size_t target = op_->index;
+        if (!op_->steps.empty()) {
+            if (op_->index >= op_->steps.size()) return;
+            const step& s = op_->steps[op_->index];
+            if (s.what == step::role::deallocate) return;  // a failure here changes nothing
+            if (s.what == step::role::prepare) {
+                if (d->ok) return;
+                // Not prepared (a syntax error, an aborted pipeline): its error is the
+                // statement's, and the name holds nothing.
+                cache_.forget(op_->queries[s.target].sql, s.name, false);
+            }
+            target = s.target;
+        }
+        if (op_->results.size() <= target) op_->results.resize(target + 1);
+        auto& slot = op_->results[target];
         if (!slot || slot->ok) slot = std::move(d);  // keep the first error
     } else {
         op_->results.push_back(std::move(d));
@@ -472,6 +659,32 @@ void async_conn_impl::cancel_finished() {
     if (std::exchange(finish_deferred_, false)) finish();
 }
 
+std::unique_ptr<async_conn_impl::operation> async_conn_impl::take_operation() {
+    if (spare_) return std::move(spare_);
+    return std::make_unique<operation>();
+}
+
+void async_conn_impl::recycle(std::unique_ptr<operation> op) noexcept {
+    if (spare_) return;  // a request started from inside the completion took a fresh one
+    // Field by field, keeping the vectors' capacity (and never assigning a handler).
+    op->what = kind::query;
+    op->pipelined = false;
+    op->retried = false;
+    op->expected = 1;
+    op->index = 0;
+    op->syncs = 0;
+    op->queries.clear();
+    op->steps.clear();
+    op->results.clear();
+    op->query_handler.reset();
+    op->pipeline_handler.reset();
+    op->ping_handler = nullptr;
+    op->cancel_sent = false;
+    op->lost = false;
+    op->lost_reason.clear();
+    spare_ = std::move(op);
+}
+
 void async_conn_impl::finish() {
     if (cancel_in_flight_) {
         finish_deferred_ = true;
@@ -480,6 +693,9 @@ void async_conn_impl::finish() {
     ++op_id_;
     timer_.cancel();
     copy_out_ = false;
+    // The request read everything the server had sent: as good as a probe (written before
+    // busy_ is released, so a returning thread that sees it idle sees this too).
+    last_probe_ = std::chrono::steady_clock::now();
     busy_ = false;
     std::unique_ptr<operation> done = std::move(op_);
     operation& op = *done;
@@ -529,6 +745,7 @@ void async_conn_impl::finish() {
         }
         case kind::ping: op.ping_handler(ec); break;
     }
+    recycle(std::move(done));
 }
 
 }  // namespace detail
@@ -544,6 +761,12 @@ bool async_connection::is_broken() const noexcept { return impl_->is_broken(); }
 bool async_connection::is_idle() const noexcept { return impl_->is_idle(); }
 int async_connection::backend_pid() const noexcept { return impl_->backend_pid(); }
 void async_connection::mark_broken() noexcept { impl_->mark_broken(); }
+std::size_t async_connection::cached_statements() const noexcept {
+    return impl_->cached_statements();
+}
+std::uint64_t async_connection::statements_prepared() const noexcept {
+    return impl_->statements_prepared();
+}
 
 void async_connection::start_query(query q, asio::any_completion_handler<query_signature> h) {
     impl_->start_query(std::move(q), std::move(h));

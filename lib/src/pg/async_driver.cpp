@@ -22,8 +22,9 @@ namespace {
 
 void connect_resolved(boost::asio::any_io_executor ex, const conn_params& params,
                       steady_time deadline, std::chrono::milliseconds query_timeout,
-                      std::string name, connect_handler<async_connection> handler) {
-    auto impl = std::make_shared<detail::async_conn_impl>(ex, query_timeout);
+                      std::size_t statement_cache, std::string name,
+                      connect_handler<async_connection> handler) {
+    auto impl = std::make_shared<detail::async_conn_impl>(ex, query_timeout, statement_cache);
     // The connection keeps this callback until the connect ends: a weak reference, or an
     // io_context destroyed mid-connect would leave the two keeping each other alive.
     impl->start_connect(
@@ -52,10 +53,13 @@ void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time de
     // query_timeout is enforced by the connection (a server-side cancel), identically with or
     // without PgBouncer, so no statement_timeout startup option here.
     auto params = detail::effective_params(params_, name_, options_, 0, false);
+    // PgBouncer's transaction pooling hands each transaction to any server connection: a
+    // statement prepared on one is unknown on the next.
+    const std::size_t statement_cache = pgbouncer_ ? 0 : options_.statement_cache;
     // Names first, off this thread: PQconnectStartParams would resolve them blocking.
     detail::async_resolve_hosts(
         ex, std::move(params), deadline,
-        [ex, deadline, query_timeout = options_.query_timeout, name = name_,
+        [ex, deadline, query_timeout = options_.query_timeout, statement_cache, name = name_,
          handler = std::move(handler)](boost::system::error_code ec, std::string message,
                                        conn_params resolved) mutable {
             if (ec) {
@@ -64,8 +68,8 @@ void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time de
                 out.message = "PostgreSQL connect to '" + name + "' failed: " + message;
                 return handler(std::move(out));
             }
-            connect_resolved(ex, resolved, deadline, query_timeout, std::move(name),
-                             std::move(handler));
+            connect_resolved(ex, resolved, deadline, query_timeout, statement_cache,
+                             std::move(name), std::move(handler));
         });
 }
 

@@ -31,6 +31,17 @@
 /// the server skip the rest up to the sync: those results carry SQLSTATE "" and the message
 /// "pipeline aborted"; the operation then completes with query_failed and every result.
 ///
+/// Statement cache (`pool.statement_cache`, off with `pgbouncer: true`): each statement's SQL
+/// text is prepared on the server under a name the first time this connection runs it (Parse
+/// and execution in one round trip) and executed by name afterwards, for up to
+/// `statement_cache` distinct texts; the least recently used is deallocated (in the next
+/// request's round trip, outside transactions). A statement the server no longer has (SQLSTATE
+/// 26000) or whose result type changed (0A000 "cached plan must not change result type", after
+/// ALTER TABLE) is forgotten and prepared again: the request is re-sent once when that
+/// statement was its first and no transaction is open, else it fails and the next one
+/// succeeds. DISCARD ALL / DEALLOCATE ALL (e.g. `reset_query`) empty the cache. COPY, DISCARD
+/// and DEALLOCATE always run unnamed.
+///
 /// \par Thread safety
 /// Used by one thread (or one coroutine) at a time, with one operation in flight at a time.
 /// Completion handlers run on their associated executor (the coroutine's, for awaitables).
@@ -43,6 +54,8 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -97,6 +110,9 @@ public:
     bool is_idle() const noexcept;
     /// The server's pid for this connection (pg_terminate_backend in tests); 0 when closed.
     int backend_pid() const noexcept;
+    /// Statements in the cache now / prepared by it in total (call between operations).
+    std::size_t cached_statements() const noexcept;
+    std::uint64_t statements_prepared() const noexcept;
     /// Marks the connection unusable so that the pool closes it on return.
     void mark_broken() noexcept;
 

@@ -1,6 +1,9 @@
 #pragma once
 /// The non-blocking PostgreSQL driver: raw libpq on Asio, no thread offload.
 ///
+/// Statements run through a per-connection prepared-statement cache (`pool.statement_cache`,
+/// off in pgbouncer mode; see async_connection.hpp).
+///
 /// Connects with `PQconnectStartParams` / `PQconnectPoll` driven by Asio readiness waits and
 /// bounded by a timer (libpq's own connect_timeout does not apply to polling). Settings are
 /// those of `pg::sync_driver`, except statement_timeout: `query_timeout` is enforced by the
@@ -19,9 +22,10 @@
 ///
 /// Dead connections: `is_broken()` also reads an idle socket without blocking, so a backend
 /// that was terminated (pg_terminate_backend, server restart) is noticed as soon as its goodbye
-/// arrived; a request on a connection that breaks fails with `errc::connection_lost` and the
-/// connection is discarded. The pools validate idle connections on borrow after
-/// `health_check_interval` (an empty-query round trip).
+/// arrived (unless the socket was read within the last millisecond, by a request or a probe:
+/// a lease returned right after its last request costs no syscall); a request on a connection that
+/// breaks fails with `errc::connection_lost` and the connection is discarded. The pools validate
+/// idle connections on borrow after `health_check_interval` (an empty-query round trip).
 ///
 /// \par Thread safety
 /// A driver is immutable after construction: its members may be called from many threads at
