@@ -4,8 +4,10 @@
 #
 #   scripts/bench.sh [--quick] [--no-build]
 #
-#   PostgreSQL SELECT 1: `connmgr bench` sync, async, async pipelined (16 per round trip)
-#     vs pgbench -n -f select1.sql -c N -j 2 (simple and -M prepared) at N = 1, 16, 64,
+#   PostgreSQL SELECT 1: `connmgr bench` sync and async without the statement cache vs
+#     pgbench -n -f select1.sql -c N -j 2 (simple protocol), async with its statement cache
+#     (the default) and async pipelined (16 per round trip) vs pgbench -M prepared, at
+#     N = 1, 16, 64,
 #     and vs pgbench -C (a new connection per request) at N = 1, 16.
 #   Redis PING/GET/SET: `connmgr bench` sync and async vs redis-benchmark -c N at N = 1, 16, 64;
 #     pipelined (--pipeline 16, 16 clients) vs redis-benchmark -P 16 -c 16.
@@ -116,12 +118,14 @@ cpu_us_per_request() {  # REQUESTS
   awk -v n="$1" '{ if (n > 0) printf "%.2f", ($1 + $2) * 1e6 / n }' "$work/cpu" 2>/dev/null || true
 }
 
+# Extra environment for the next connmgr_bench runs (e.g. a statement cache override).
+extra_env=()
 # One `connmgr bench --json` run; prints its JSON (or nothing when it produced none).
 connmgr_bench() {  # DB CLIENTS SECONDS FLAVOUR PIPELINE COMMAND [EXTRA ARGS...]
   local db=$1 clients=$2 seconds=$3 flavour=$4 pipe=$5 command=$6 up json rc=0
   local extra=("${@:7}")
   up=$(echo "$db" | tr '[:lower:]' '[:upper:]')
-  json=$(timed env "CONNMGR_DATABASES__${up}__POOL__MAX_SIZE=$clients" \
+  json=$(timed env ${extra_env[@]+"${extra_env[@]}"} "CONNMGR_DATABASES__${up}__POOL__MAX_SIZE=$clients" \
              "CONNMGR_DATABASES__${up}__POOL__SYNC__MAX_SIZE=$clients" \
              "CONNMGR_DATABASES__${up}__POOL__ASYNC__MAX_SIZE=$clients" \
          "$connmgr" --config "$config" bench "$db" --clients "$clients" --duration "${seconds}s" \
@@ -181,15 +185,19 @@ for n in "${clients_list[@]}"; do
   read -r prepared prepared_cpu < <(pgbench_tps "$n" "$pg_seconds" -M prepared; echo) || true
   [ -n "$simple" ] && [ -n "$prepared" ] || { log "pgbench failed at c=$n"; fail; }
   sync=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" sync 1 "SELECT 1")
+  # The async path with its prepared-statement cache (the default) against -M prepared, and
+  # without it against the simple protocol: each against the tool doing the same work.
   async=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" async 1 "SELECT 1")
+  extra_env=("CONNMGR_DATABASES__$(echo "$pg_db" | tr '[:lower:]' '[:upper:]')__POOL__ASYNC__STATEMENT_CACHE=0")
+  async_unprepared=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" async 1 "SELECT 1")
+  extra_env=()
   piped=$(connmgr_bench "$pg_db" "$n" "$pg_seconds" async $pipeline "SELECT 1")
-  for f in sync async; do
-    j=$sync; [ $f = async ] && j=$async
-    row postgres "SELECT 1, $f" "$n" "$j" "pgbench simple" "$(pgbench_cmd "$n" "$pg_seconds")" \
-      "$simple" "" "" "$simple_cpu"
-    row postgres "SELECT 1, $f" "$n" "$j" "pgbench prepared" "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" \
-      "$prepared" "" "" "$prepared_cpu"
-  done
+  row postgres "SELECT 1, sync" "$n" "$sync" "pgbench simple" "$(pgbench_cmd "$n" "$pg_seconds")" \
+    "$simple" "" "" "$simple_cpu"
+  row postgres "SELECT 1, async, statement_cache 0" "$n" "$async_unprepared" "pgbench simple" \
+    "$(pgbench_cmd "$n" "$pg_seconds")" "$simple" "" "" "$simple_cpu"
+  row postgres "SELECT 1, async, statement cache" "$n" "$async" "pgbench prepared" \
+    "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" "$prepared" "" "" "$prepared_cpu"
   row postgres "SELECT 1, async pipeline $pipeline" "$n" "$piped" "pgbench prepared" \
     "$(pgbench_cmd "$n" "$pg_seconds" "-M prepared")" "$prepared" "" "" "$prepared_cpu"
   if [ "$n" -le 16 ]; then

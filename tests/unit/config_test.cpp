@@ -468,7 +468,7 @@ TEST(ConfigStatementCache, DefaultsTo512AndIsSetPerFlavourWithItsOrigin) {
     EXPECT_CONTAINS(l.origins.at("databases.app.pool.async.statement_cache"), "c.yaml:5");
 }
 
-TEST(ConfigStatementCache, OffWithPgbouncerAndSaysWhy) {
+TEST(ConfigStatementCache, OffWithPgbouncerWhoseLineIsItsOrigin) {
     temp_dir dir;
     const auto f = dir.write("c.yaml",
                              "defaults:\n  pool: {statement_cache: 100}\ndatabases:\n  app:\n"
@@ -477,7 +477,10 @@ TEST(ConfigStatementCache, OffWithPgbouncerAndSaysWhy) {
     const auto& db = l.config.databases.at("app");
     EXPECT_EQ(db.async_pool.statement_cache, 0u);
     EXPECT_EQ(db.sync_pool.statement_cache, 0u);
-    EXPECT_CONTAINS(l.origins.at("databases.app.pool.async.statement_cache"), "pgbouncer");
+    // An origin is a place (DESIGN §8's --show-origin): the line of `pgbouncer: true`.
+    EXPECT_EQ(l.origins.at("databases.app.pool.async.statement_cache"),
+              l.origins.at("databases.app.pgbouncer"));
+    EXPECT_CONTAINS(l.origins.at("databases.app.pool.async.statement_cache"), "c.yaml:6");
     EXPECT_EQ(l.defaults.pool.statement_cache, 100u);
 }
 

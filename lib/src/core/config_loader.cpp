@@ -791,12 +791,13 @@ loaded_config resolve_config(const config_node& root, std::vector<std::string> f
             if (db.pgbouncer && db.kind() != backend::postgres)
                 fail_at(*find(&node, "pgbouncer"), "pgbouncer applies to PostgreSQL URLs only");
             if (db.pgbouncer) {
-                // Transaction pooling breaks named statements across clients: shown as off.
+                // Transaction pooling breaks named statements across clients: off, and its
+                // origin is where `pgbouncer: true` was set (an origin stays a place).
                 for (const char* flavour : {"sync", "async"}) {
                     auto& pool = std::string_view(flavour) == "sync" ? db.sync_pool : db.async_pool;
                     pool.statement_cache = 0;
                     origins[base + ".pool." + flavour + ".statement_cache"] =
-                        "off with pgbouncer: true (" + origins[base + ".pgbouncer"] + ")";
+                        origins[base + ".pgbouncer"];
                 }
             }
             for (const char* flavour : {"sync", "async"}) {
