@@ -9,6 +9,7 @@
 //   reconnect exceeds); after close_all() the descriptors are back at the baseline;
 // - per database, the server never holds more than both pools' max_size; 0 after close_all().
 #include "scenario.hpp"
+#include "services.hpp"
 
 #include <filesystem>
 
@@ -44,17 +45,6 @@ long open_fds() {
     long n = 0;
     for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
     return n - 1;  // the directory iterator's own descriptor
-}
-
-std::string run_command(const std::string& command) {
-    std::string out;
-    if (FILE* p = ::popen(command.c_str(), "r")) {
-        char buf[4096];
-        std::size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-        ::pclose(p);
-    }
-    return out;
 }
 
 enum class db_kind { pg, redis, graph };
@@ -131,8 +121,8 @@ struct restart {
 class Soak : public testing::Test {
 protected:
     void SetUp() override {
-        services_ = env("CONNMGR_SERVICES");
-        if (!services_) GTEST_SKIP() << "CONNMGR_SERVICES is not set (no servers)";
+        if (!test::services_script()) GTEST_SKIP() << "CONNMGR_SERVICES is not set (no servers)";
+        has_services_ = true;
         const auto seconds = env("CONNMGR_SOAK_SECONDS").value_or("60");
         length_ = std::chrono::seconds(std::stol(seconds));
         ASSERT_GE(length_, warm_up + tail + 10s) << "CONNMGR_SOAK_SECONDS too short";
@@ -155,7 +145,7 @@ protected:
         work_.reset();
         if (io_thread_.joinable()) io_thread_.join();
         // Whatever happened, every server runs again for the next test.
-        if (services_) run_command("'" + *services_ + "' start >/dev/null 2>&1");
+        if (has_services_) test::services("start");
     }
 
     void add(const char* label, const char* url_env, db_kind kind, bool pgbouncer,
@@ -352,7 +342,7 @@ protected:
         return n;
     }
 
-    std::optional<std::string> services_;
+    bool has_services_{false};
     std::chrono::seconds length_{60};
     std::vector<std::unique_ptr<database>> dbs_;
     std::vector<restart> restarts_;  // written before the load ends, read after
@@ -404,11 +394,10 @@ TEST_F(Soak, MixedLoadUnderRestartsNoErrorOutsideRestartsNoGrowth) {
     for (std::size_t i = 0; i < plan.size(); ++i) {
         std::this_thread::sleep_until(start + warm_up + period * static_cast<long>(i) + period / 2);
         restart r{plan[i], clock::now(), {}};
-        const std::string out =
-            run_command("'" + *services_ + "' restart " + plan[i] + " 2>&1; echo \"#rc=$?\"");
+        const auto out = test::services("restart", plan[i]);
         r.end = clock::now();
-        r.ok = out.find("#rc=0") != std::string::npos;
-        EXPECT_TRUE(r.ok) << "restart " << plan[i] << ": " << out;
+        r.ok = out.ok;
+        EXPECT_TRUE(r.ok) << "restart " << plan[i] << ": " << out.output;
         restarts_.push_back(r);
     }
     std::this_thread::sleep_until(end);
