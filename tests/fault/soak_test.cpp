@@ -124,7 +124,14 @@ protected:
         if (!test::services_script()) GTEST_SKIP() << "CONNMGR_SERVICES is not set (no servers)";
         has_services_ = true;
         const auto seconds = env("CONNMGR_SOAK_SECONDS").value_or("60");
-        length_ = std::chrono::seconds(std::stol(seconds));
+        std::size_t used = 0;
+        try {
+            length_ = std::chrono::seconds(std::stol(seconds, &used));
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        ASSERT_TRUE(used == seconds.size() && used > 0)
+            << "CONNMGR_SOAK_SECONDS must be a number of seconds, got '" << seconds << "'";
         ASSERT_GE(length_, warm_up + tail + 10s) << "CONNMGR_SOAK_SECONDS too short";
         add("pg", "CONNMGR_TEST_PG_URL", db_kind::pg, false, {"postgres"});
         add("pgbouncer", "CONNMGR_TEST_PGBOUNCER_URL", db_kind::pg, true,
