@@ -81,7 +81,9 @@ write_report() {   # write_report LOG STATUS-TEXT
     echo "|---|---|---|---|---|---|---|---|---|"
     table "$1"
     echo
-    echo "Peak and max_size are per pool, except the soak's: per database, both pools (2 × 3)." \
+    echo "Peak and max_size are per pool, except the soak's: per database, both pools (2 × 3)," \
+         "and the soak allows one more connection: the manager's health probe (every" \
+         "health_check_interval, 30 s by default, under the pools' client name)." \
          "Soak leaks: descriptors at warm-up → end (the pools' connections at those times), at the" \
          "baseline → after close_all(), and RSS at warm-up → end."
   } >"$out"
