@@ -52,6 +52,7 @@ table() {   # table LOG
       recovery = ("recovery" in kv) ? kv["recovery"] : ""
       sub(/ms$/, " ms", recovery)
       peak = ("peak" in kv && "max_size" in kv) ? kv["peak"] " / " kv["max_size"] : ""
+      if (peak != "" && kv["probes_allowed"] > 0) peak = peak " (+" kv["probes_allowed"] " probe)"
       leaks = ""
       if ("fds_warm" in kv)
         leaks = "fds " kv["fds_warm"] "→" kv["fds_end"] " (conns " kv["conns_warm"] "→" \
