@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test run, from a clean clone on a fresh Debian 12 machine:
 # install dependencies, build, start the local servers, run every ctest label (plain build),
-# the unit, integration and fault labels under AddressSanitizer+UBSan, the stress tests under
-# ThreadSanitizer, each fuzz target for 30 s (scripts/fuzz.sh), then stop the servers, even when
-# tests fail. Exits non-zero on any failure.
+# the unit, integration and fault labels under AddressSanitizer+UBSan, the stress, async-pool
+# and manager tests under ThreadSanitizer, each fuzz target for 30 s (scripts/fuzz.sh), then stop
+# the servers, even when tests fail. Exits non-zero on any failure.
 #
 #   scripts/test.sh            everything
 #   CONNMGR_TEST_QUICK=1 scripts/test.sh   plain build only (no sanitizer builds, no fuzzing)
@@ -58,9 +58,15 @@ if [ -z "${CONNMGR_TEST_QUICK:-}" ]; then
   else
     failures+=("asan build")
   fi
-  # The stress tests are the concurrency proof; TSan builds only their binary.
-  if build tsan pool_stress_test; then
+  # The concurrency proof: the stress tests, the async-pool unit tests and the manager's
+  # integration tests (real servers) on 2 I/O threads; TSan builds only their binaries.
+  if build tsan pool_stress_test pool_test manager_integration_tests; then
     run_ctest tsan "stress (tsan)" -R Stress
+    export CONNMGR_RUNTIME__IO_THREADS=2
+    # Not ManagerFork: TSan cannot follow a child that starts threads after a multi-threaded fork.
+    run_ctest tsan "async pool + manager (tsan, io_threads 2)" \
+      -R '^(AsyncPool|DatabasePools|Manager[A-Za-z]*)\.' -E '^ManagerFork\.'
+    unset CONNMGR_RUNTIME__IO_THREADS
   else
     failures+=("tsan build")
   fi

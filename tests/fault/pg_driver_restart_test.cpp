@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "../integration/pg_test_env.hpp"
+#include "services.hpp"
 
 #include <connmgr/error.hpp>
 #include <connmgr/pg/async_driver.hpp>
@@ -14,7 +15,6 @@
 
 #include <pqxx/pqxx>
 
-#include <cstdlib>
 #include <future>
 #include <thread>
 
@@ -28,8 +28,8 @@ using boost::system::error_code;
 
 TEST(PgDriverRestart, InFlightStatementsFailAndNewConnectionsWork) {
     auto url = env("CONNMGR_TEST_PG_URL");
-    auto services = env("CONNMGR_SERVICES");
-    if (!url || !services) GTEST_SKIP() << "CONNMGR_TEST_PG_URL / CONNMGR_SERVICES not set";
+    if (!url || !connmgr::test::services_script())
+        GTEST_SKIP() << "CONNMGR_TEST_PG_URL / CONNMGR_SERVICES not set";
     auto params = parse_params(*url);
     auto name = unique_name("driver-restart");
     sync_driver sd(params, name, {});
@@ -77,8 +77,8 @@ TEST(PgDriverRestart, InFlightStatementsFailAndNewConnectionsWork) {
     ASSERT_EQ(obs.await_sessions(name, 6), 6);
 
     auto start = clock::now();
-    std::string cmd = "'" + *services + "' restart postgres";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const auto restarted = connmgr::test::services("restart", "postgres");
+    ASSERT_TRUE(restarted.ok) << restarted.output;
 
     for (auto& f : async_done) {
         ASSERT_EQ(f.wait_until(start + 20s), std::future_status::ready)

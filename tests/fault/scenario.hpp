@@ -11,6 +11,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -101,7 +102,11 @@ inline outcome name_of(const boost::system::error_code& ec) {
     if (!ec) return "ok";
     if (ec.category() == connmgr::error_category())
         return std::string(connmgr::to_string(static_cast<errc>(ec.value())));
-    return ec.category().name() + std::string(":") + ec.message();
+    if (ec == asio::error::operation_aborted) return "operation_aborted";  // a cancelled acquire
+    // One token in the SCENARIO line's `outcome=count` list.
+    std::string out = ec.category().name() + std::string(":") + ec.message();
+    std::replace(out.begin(), out.end(), ' ', '_');
+    return out;
 }
 
 /// Runs `f`, turning what it throws into an outcome.

@@ -74,7 +74,7 @@ TEST(ManagerMonitor, ProbesOpenedDatabasesWithoutAHealthCall) {
     const auto prefix = unique_name("mgr_monitor");
     const auto up = prefix + "_up", alias = prefix + "_alias", down = prefix + "_down",
                unused = prefix + "_unused";
-    connmgr::manager_config config;
+    connmgr::manager_config config = connmgr::test::base_config();
     config.databases[up] = probed_every_second(database(up, pg_url));
     config.databases[down] =
         probed_every_second(database(down, "redis://probe:connmgr-secret@127.0.0.1:1/0"));
@@ -103,7 +103,7 @@ TEST(ManagerMonitor, ProbesOpenedDatabasesWithoutAHealthCall) {
 TEST(ManagerMonitor, LogsUtilizationCrossingWithoutAStatsCall) {
     CONNMGR_REQUIRE_ENV(pg_url, "CONNMGR_TEST_PG_URL");
     const auto name = unique_name("mgr_monitor_util");
-    connmgr::manager_config config;
+    connmgr::manager_config config = connmgr::test::base_config();
     config.databases[name] = database(name, pg_url, 2);
     log_capture log(name);
     connmgr::manager m;

@@ -24,7 +24,7 @@ TEST(ManagerOpen, ConcurrentOpensCreateOnePoolPairPerUrl) {
     CONNMGR_REQUIRE_ENV(pg_url, "CONNMGR_TEST_PG_URL");
     CONNMGR_REQUIRE_ENV(redis_url, "CONNMGR_TEST_REDIS_URL");
     const auto prefix = unique_name("mgr_open");
-    connmgr::manager_config c;
+    connmgr::manager_config c = connmgr::test::base_config();
     for (const auto& db :
          {database(prefix + "_pg_a", pg_url, 3), database(prefix + "_pg_b", pg_url, 3),
           database(prefix + "_redis", redis_url, 3)})
@@ -75,7 +75,7 @@ TEST(ManagerOpen, StoreRefClosesUnreferencedDatabase) {
     const auto name = unique_name("mgr_open_ref");
     auto db = database(name, redis_url);
     db.close_when_unreferenced = true;
-    connmgr::manager_config c;
+    connmgr::manager_config c = connmgr::test::base_config();
     c.databases[name] = db;
     connmgr::manager m;
     m.configure(c);
@@ -99,7 +99,7 @@ TEST(ManagerOpen, StoreRefClosesUnreferencedDatabase) {
 }
 
 TEST(ManagerOpen, ConfigErrorsNameTheDatabase) {
-    connmgr::manager_config c;
+    connmgr::manager_config c = connmgr::test::base_config();
     c.databases["known_one"] = database("known_one", "redis://127.0.0.1:1/0");
     connmgr::manager m;
     m.configure(c);
@@ -117,7 +117,7 @@ TEST(ManagerOpen, StatsRenderWithoutPasswordsAndPassPromtool) {
     CONNMGR_REQUIRE_ENV(pg_url, "CONNMGR_TEST_PG_URL");
     CONNMGR_REQUIRE_ENV(auth_url, "CONNMGR_TEST_REDIS_AUTH_URL");
     const auto prefix = unique_name("mgr_open_render");
-    connmgr::manager_config c;
+    connmgr::manager_config c = connmgr::test::base_config();
     c.databases[prefix + "_pg"] = database(prefix + "_pg", pg_url);
     c.databases[prefix + "_auth"] = database(prefix + "_auth", auth_url);
     connmgr::manager m;

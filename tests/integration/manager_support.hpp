@@ -3,6 +3,7 @@
 // counts by client name (application_name / CLIENT SETNAME "connmgr:<name>").
 
 #include <connmgr/config.hpp>
+#include <connmgr/config_loader.hpp>
 #include <connmgr/url.hpp>
 
 #include <pqxx/pqxx>
@@ -54,6 +55,17 @@ inline std::optional<std::string> env(const char* name) {
 inline std::string unique_name(const std::string& prefix) {
     static int n = 0;
     return prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+}
+
+/// An empty configuration whose `runtime.io_threads` follows CONNMGR_RUNTIME__IO_THREADS, as
+/// a loaded one would: the TSan stage of scripts/test.sh runs these tests on 2 I/O threads.
+inline manager_config base_config() {
+    env_map runtime_only;
+    for (const auto& [key, value] : current_environment())
+        if (key.rfind("CONNMGR_RUNTIME__IO_THREADS", 0) == 0) runtime_only.emplace(key, value);
+    manager_config c;
+    c.runtime.io_threads = load_config({}, runtime_only).runtime.io_threads;
+    return c;
 }
 
 inline database_config database(const std::string& name, const std::string& url,

@@ -31,7 +31,7 @@ using connmgr::test::unique_name;
 namespace {
 
 connmgr::manager_config config_of(std::initializer_list<connmgr::database_config> dbs) {
-    connmgr::manager_config c;
+    connmgr::manager_config c = connmgr::test::base_config();
     c.drain_timeout = 5s;
     for (const auto& db : dbs) c.databases[db.name] = db;
     return c;
@@ -178,7 +178,7 @@ TEST(ManagerRegistry, ThousandDatabasesOpenNothingUntilUsed) {
     CONNMGR_REQUIRE_ENV(redis_url, "CONNMGR_TEST_REDIS_URL");
     CONNMGR_REQUIRE_ENV(pg_url, "CONNMGR_TEST_PG_URL");
     const auto prefix = unique_name("mgr_lazy");
-    connmgr::manager_config c;
+    connmgr::manager_config c = connmgr::test::base_config();
     // Distinct URLs (nothing listens on most of these ports): none may ever be dialled.
     for (int i = 0; i < 998; ++i) {
         auto db = database(prefix + "_" + std::to_string(i),

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "manager_support.hpp"
-#include "pg_test_env.hpp"
+#include "pg_client_fixture.hpp"
 #include "redis_test_env.hpp"
 
 #include <connmgr/config.hpp>
@@ -41,57 +41,16 @@ using boost::system::error_code;
 /// Long enough that only a hang reaches it.
 constexpr auto hang_guard = 10s;
 
-class PgClean : public testing::TestWithParam<target> {
+class PgClean : public pg_client_fixture {
 protected:
-    void SetUp() override {
-        auto url = env(GetParam().env);
-        if (!url) GTEST_SKIP() << GetParam().env << " is not set";
-        url_ = *url;
-        name_ = unique_name("clean");
-        io_ = std::thread([this] { ioc_.run(); });
-    }
-
-    void TearDown() override {
-        if (pools_) pools_->close(5s);
-        work_.reset();
-        if (io_.joinable()) io_.join();
-    }
+    PgClean() : pg_client_fixture("clean") {}
 
     /// A client whose pools hold one connection, so the next borrower gets the same one.
     pg_client make_client(pool_options o = {}) {
         o.max_size = 1;
         o.acquire_timeout = 10s;
-        database_config db;
-        db.name = name_;
-        db.url = db_url::parse(url_);
-        db.sync_pool = o;
-        db.async_pool = o;
-        db.retry = {.attempts = 3, .base_delay = 50ms, .max_delay = 500ms};
-        db.circuit_breaker = {.failure_threshold = 0};
-        db.pgbouncer = GetParam().pgbouncer;
-        pools_ = std::make_shared<pg_client::pools_type>(db, ioc_.get_executor(), name_);
-        return pg_client(pools_);
+        return pg_client_fixture::make_client(o);
     }
-
-    /// Runs a deferred operation from the test thread; fails the test instead of hanging.
-    template <class T = result, class Op>
-    std::tuple<error_code, T> run(Op op) {
-        auto p = std::make_shared<std::promise<std::tuple<error_code, T>>>();
-        auto f = p->get_future();
-        std::move(op)([p](error_code ec, T r) { p->set_value({ec, std::move(r)}); });
-        if (f.wait_for(hang_guard) != std::future_status::ready) {
-            ADD_FAILURE() << "the operation never completed";
-            return {make_error_code(errc::query_timeout), T{}};
-        }
-        return f.get();
-    }
-
-    std::string url_;
-    std::string name_;
-    asio::io_context ioc_{1};
-    asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
-    std::thread io_;
-    std::shared_ptr<pg_client::pools_type> pools_;
 };
 
 TEST_P(PgClean, AsyncCopyToStdoutFailsAtOnceAndTheConnectionIsKept) {

@@ -2,8 +2,7 @@
 // PgBouncer: the query suite, server-side truth from pg_stat_activity, dead connections.
 #include <gtest/gtest.h>
 
-#include "pg_test_env.hpp"
-#include "server_connections.hpp"
+#include "pg_client_fixture.hpp"
 
 #include <connmgr/config.hpp>
 #include <connmgr/error.hpp>
@@ -39,56 +38,16 @@ constexpr int requests_per_client = 25;
 
 const std::string binary_blob{"a\0b\xff\x00z", 6};
 
-class PgClient : public testing::TestWithParam<target> {
+class PgClient : public pg_client_fixture {
 protected:
-    void SetUp() override {
-        auto url = env(GetParam().env);
-        if (!url) GTEST_SKIP() << GetParam().env << " is not set";
-        url_ = *url;
-        name_ = unique_name("client");
+    PgClient() : pg_client_fixture("client") {
         options_.max_size = max_size;
         options_.acquire_timeout = 20s;
-        io_ = std::thread([this] { ioc_.run(); });
     }
 
-    void TearDown() override {
-        if (pools_) pools_->close(5s);
-        work_.reset();
-        if (io_.joinable()) io_.join();
-    }
+    pg_client make_client() { return pg_client_fixture::make_client(options_); }
 
-    pg_client make_client() {
-        database_config db;
-        db.name = name_;
-        db.url = db_url::parse(url_);
-        db.sync_pool = options_;
-        db.async_pool = options_;
-        db.retry = {.attempts = 3, .base_delay = 50ms, .max_delay = 500ms};
-        db.circuit_breaker = {.failure_threshold = 0};
-        db.pgbouncer = GetParam().pgbouncer;
-        pools_ = std::make_shared<pg_client::pools_type>(db, ioc_.get_executor(), name_);
-        return pg_client(pools_);
-    }
-
-    template <class T>
-    T co_run(asio::awaitable<T> a) {
-        return asio::co_spawn(ioc_, std::move(a), asio::use_future).get();
-    }
-
-    // This test's connections as PostgreSQL sees them (through PgBouncer too: its server
-    // connections carry our application_name), sampled every 100 ms.
-    connmgr::test::connection_sampler sampler() const {
-        return connmgr::test::connection_sampler(
-            connmgr::test::pg_server_connections(*env("CONNMGR_TEST_PG_URL"), name_));
-    }
-
-    std::string url_;
-    std::string name_;
     pool_options options_;
-    asio::io_context ioc_;
-    asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
-    std::thread io_;
-    std::shared_ptr<pg_client::pools_type> pools_;
 };
 
 TEST_P(PgClient, SyncQueryWithParameters) {

@@ -219,6 +219,17 @@ TEST(FalkorDecoder, MalformedRepliesNameTheProblem) {
     }
 }
 
+// Found by the falkordb_reply fuzz target: a reply naming a label the schema lacks was
+// answered "refresh the schema" before its malformed statistics were seen, so the caller paid
+// a refresh round trip to learn that the reply was malformed.
+TEST(FalkorDecoder, MalformedStatisticsRefusedBeforeASchemaRefresh) {
+    const std::string wire = arr(3) + header({"n"}) + arr(1) + arr(1) +
+                             val(8, arr(3) + num(0) + arr(1) + num(7) + arr(0)) +
+                             stats({"Nodes created: many"});
+    EXPECT_EQ(error_code_of([&] { (void)fdb::decode_compact(parse(wire), {}); }),
+              static_cast<int>(errc::query_failed));
+}
+
 TEST(FalkorDecoder, ProcedureNames) {
     const std::string wire = arr(3) + header({"label"}) + arr(2) + arr(1) + val(2, bulk("P")) +
                              arr(1) + val(2, bulk("Q")) + stats({});

@@ -136,8 +136,12 @@ TEST(AsyncPool, ConnectionsSpreadOverExecutorsAndAcquirersGetOneOfTheirThread) {
 }
 
 TEST(AsyncPool, CallbackCompletesOnItsExecutor) {
-    runner r;
+    // `caller` outlives the pool's thread: Asio's post() signals the woken thread after it
+    // unlocked the queue, so the handler may run (and caller.run() return) while the posting
+    // thread is still inside post() on `caller` (TSan: pthread_cond_signal against the
+    // io_context's destruction).
     asio::io_context caller;
+    runner r;
     auto b = std::make_shared<fake_backend>();
     pool_t pool(r.ioc.get_executor(), fake_async_driver(b), params(1));
     std::thread::id ran_on;

@@ -303,8 +303,10 @@ decoded decode_compact(const reply& r, const schema_names& names) {
         for (const auto& cell : cells) out.push_back(d.decode_value(cell));
         rows.push_back(std::move(out));
     }
+    // The statistics first: a malformed reply is refused as such, not after a schema refresh.
+    query_stats stats = parse_stats(parts[2]);
     if (d.missing() != 0) return {std::nullopt, d.missing()};
-    return {result(std::move(columns), std::move(rows), parse_stats(parts[2])), 0};
+    return {result(std::move(columns), std::move(rows), std::move(stats)), 0};
 }
 
 std::vector<std::string> decode_procedure_names(const reply& r) {

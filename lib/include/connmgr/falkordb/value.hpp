@@ -56,8 +56,9 @@ struct map {
     map() = default;
     map(std::initializer_list<std::pair<std::string, value>> init);
 
-    std::size_t size() const noexcept { return entries.size(); }
-    bool empty() const noexcept { return entries.empty(); }
+    // Defined below `value`: clang (unlike GCC) needs the element type complete here.
+    std::size_t size() const noexcept;
+    bool empty() const noexcept;
     /// The value under `key`, or nullptr.
     const value* find(std::string_view key) const noexcept;
     /// The value under `key`; throws connmgr::error (query_failed) naming the key if absent.
@@ -181,5 +182,8 @@ private:
                  path, point, vectorf32, datetime, date, time, duration>
         v_;
 };
+
+inline std::size_t map::size() const noexcept { return entries.size(); }
+inline bool map::empty() const noexcept { return entries.empty(); }
 
 }  // namespace connmgr::falkordb
