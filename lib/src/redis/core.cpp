@@ -172,15 +172,9 @@ bool core::broken() const noexcept {
         fd = const_cast<asio::local::stream_protocol::socket&>(*unix_).native_handle();
     }
     if (fd < 0) return true;
-    // Found quiet within the last millisecond (typically: the previous borrower's request
-    // just read its replies): a goodbye arriving in that window is as late as one arriving
-    // just after a poll, so the answer holds and the borrow costs no system call.
-    const auto now = std::chrono::steady_clock::now();
-    if (now - quiet_at_ < quiet_holds) return false;
     pollfd pfd{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
     if (::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0)
         return true;
-    quiet_at_ = now;
     return false;
 }
 
@@ -354,7 +348,6 @@ struct exec_op {
     template <class Self>
     void finish(Self& self, error_code ec) {
         if (timer_armed) c->timer_.cancel();
-        if (!ec && !c->session_.must_close()) c->quiet_at_ = std::chrono::steady_clock::now();
         c->busy_ = false;
         result = ec;
         at = step::finish;

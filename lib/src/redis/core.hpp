@@ -116,11 +116,6 @@ public:
     std::vector<char> in_;
     std::atomic<bool> busy_{false};
     std::atomic<bool> broken_{false};
-    /// When the socket was last found quiet: by broken()'s poll, or by a request that read
-    /// every reply it asked for. Written before busy_ is released (and the lease handed on
-    /// under the pool's lock), so the next borrower's broken() sees it.
-    mutable std::chrono::steady_clock::time_point quiet_at_{};
-    static constexpr std::chrono::milliseconds quiet_holds{1};
     bool timed_out_{false};
     bool inline_start_{false};  // sync driver: start requests on the calling thread
     std::uint64_t generation_{0};
