@@ -2,6 +2,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <memory>
 #include <optional>
@@ -51,7 +52,14 @@ void io_runner::start_locked() {
     if (state_->running) return;
     const std::size_t n = resolve_threads(wanted_);
     // Contexts survive a stop (pending work stays queued on them): only more are added.
-    while (state_->lanes.size() < n) state_->lanes.push_back(std::make_unique<state::lane>());
+    while (state_->lanes.size() < n) {
+        state_->lanes.push_back(std::make_unique<state::lane>());
+        // Asio creates a context's reactor (epoll, eventfd and timerfd descriptors) on its first
+        // timer or socket; creating it now keeps the process's descriptor count flat once the
+        // threads run, instead of growing when a pool's second connection lands on a new lane
+        // (which a leak check then sees: the soak test did).
+        const boost::asio::steady_timer reactor_now(state_->lanes.back()->io);
+    }
     for (auto& l : state_->lanes) {
         l->io.restart();
         l->work.emplace(l->io.get_executor());
