@@ -35,6 +35,11 @@ constexpr auto pause = 2ms;  // between a worker's requests: load, not a busy lo
 constexpr long rss_tolerance_kb = 16 * 1024;
 constexpr long fd_tolerance = 2;
 constexpr long health_probes = 1;  // connections the manager's monitor holds beside the pools
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool under_asan = true;
+#else
+constexpr bool under_asan = false;
+#endif
 
 long rss_kb() {
     std::ifstream in("/proc/self/status");
@@ -481,7 +486,11 @@ TEST_F(Soak, MixedLoadUnderRestartsNoErrorOutsideRestartsNoGrowth) {
         d->sampler->stop();
     }
 
-    EXPECT_LE(rss_end, rss_warm + rss_tolerance_kb) << "RSS grew from " << rss_warm << " kB";
+    // Under ASan freed memory sits in its quarantine (up to 256 MiB by default), so RSS only
+    // means something in the plain build; the descriptor checks hold in both.
+    if (!under_asan) {
+        EXPECT_LE(rss_end, rss_warm + rss_tolerance_kb) << "RSS grew from " << rss_warm << " kB";
+    }
     // Descriptors other than the pools' connections.
     EXPECT_LE(fds_end - conns_end, fds_warm - conns_warm + fd_tolerance)
         << "fds " << fds_warm << " -> " << fds_end << ", connections " << conns_warm << " -> "

@@ -15,8 +15,13 @@ namespace connmgr::detail {
 // on a context stays on its thread, so its handlers never migrate and never contend for the
 // scheduler's lock with other threads' connections.
 struct io_runner::state {
+    /// An io_context whose services can be shut down ahead of its destruction.
+    struct lane_context : boost::asio::io_context {
+        using boost::asio::io_context::io_context;
+        void shut_down() { shutdown(); }
+    };
     struct lane {
-        boost::asio::io_context io{1};
+        lane_context io{1};
         std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
             work;
         std::thread thread;
@@ -39,7 +44,14 @@ io_runner::io_runner() = default;
 
 io_runner::~io_runner() {
     stop();
-    delete state_;
+    if (state_ != nullptr) {
+        // Every context's pending handlers go first, then any context is destroyed: a
+        // handler left on one thread's context (a connect in flight) can own a pool whose
+        // timer lives on the first thread's, so destroying the contexts one after the other
+        // freed that timer's service under it (ASan, connmgr bench at exit).
+        for (auto& l : state_->lanes) l->io.shut_down();
+        delete state_;
+    }
 }
 
 void io_runner::set_threads(std::size_t n) noexcept {
