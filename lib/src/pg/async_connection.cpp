@@ -124,7 +124,7 @@ bool async_conn_impl::is_broken() const noexcept {
     if (broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) return true;
     if (busy_) return false;
     // Probed (or drained by a request) within the last millisecond: the answer holds. The
-    // pool asks twice per return, right after the lease's last request; a goodbye arriving in
+    // pool asks on every return, right after the lease's last request; a goodbye arriving in
     // that window is as late as one arriving just after a probe.
     const auto now = std::chrono::steady_clock::now();
     if (now - last_probe_ < probe_reuse) return false;
