@@ -260,6 +260,25 @@ TEST_P(PgStatementCache, ZeroTurnsItOff) {
     }
 }
 
+// Without the cache, a statement without parameters goes out in the simple protocol (one Query
+// message, as pgbench's default and PQexec): the server then accepts several statements in one
+// text and the last one's result comes back. The extended protocol refuses that (42601).
+TEST_P(PgStatementCache, WithoutTheCacheAParameterlessTextRunsAsPQexecWould) {
+    auto db = make_client({.statement_cache = 0});
+    auto l = borrow(db);
+    auto [ec, r] = run(l->async_query("SELECT 1; SELECT 2"));
+    ASSERT_FALSE(ec) << r.error_message();
+    EXPECT_EQ(r.value().as<int>(), 2);
+    // A failing statement among them is the request's error.
+    auto [bad_ec, bad] = run(l->async_query("SELECT 1; SELECT 1/0"));
+    EXPECT_EQ(bad_ec, make_error_code(errc::query_failed));
+    EXPECT_EQ(bad.sqlstate(), "22012");
+    // Parameters still travel apart from the text (the extended protocol).
+    auto [p_ec, p] = run(l->async_query("SELECT $1::int + 1", 41));
+    ASSERT_FALSE(p_ec) << p.error_message();
+    EXPECT_EQ(p.value().as<int>(), 42);
+}
+
 // The flag, not the server, turns it off: pgbouncer mode against PostgreSQL itself prepares
 // nothing either (what the server shows is the proof).
 TEST_P(PgStatementCache, PgbouncerModeTurnsItOff) {

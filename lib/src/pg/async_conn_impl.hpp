@@ -101,7 +101,8 @@ private:
 
     // requests
     bool begin(std::unique_ptr<operation> op, steady_time deadline, bool claimed);
-    /// One statement; by `prepared` name when given, else unnamed with its SQL text.
+    /// One statement; by `prepared` name when given, else unnamed with its SQL text (the simple
+    /// protocol when it has no parameters and no pipeline is open).
     bool send(const query& q, const char* prepared = nullptr);
     /// Every statement of op_ in pipeline mode, through the statement cache when it is on,
     /// after the deallocation of evicted statements (their own sync: a failure there touches

@@ -271,6 +271,13 @@ bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline,
 }
 
 bool async_conn_impl::send(const query& q, const char* prepared) {
+    // Without parameters and outside pipeline mode, the simple protocol: one Query message
+    // instead of Parse/Bind/Describe/Execute/Sync, as pgbench's default and psycopg do. The
+    // server's work per SELECT 1 falls by about a fifth (16 clients: 33.7k -> 37-38k req/s).
+    // A text of several statements then runs as PQexec runs it: the last result, or the
+    // first error.
+    if (prepared == nullptr && q.params.empty() && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF)
+        return PQsendQuery(conn_, q.sql.c_str()) != 0;
     // On the stack for the usual handful of parameters: no allocation per statement.
     boost::container::small_vector<const char*, 8> values;
     boost::container::small_vector<int, 8> lengths;
