@@ -26,7 +26,10 @@
 # .run/bench/bench-<time>.json (and .run/bench/latest.json, latest.md).
 # Takes about 4 minutes; --quick or CONNMGR_BENCH_QUICK=1 makes every run 1-3 s (CI).
 # CONNMGR_BENCH_SECONDS overrides the length of one PostgreSQL run (default 4) and
-# CONNMGR_BENCH_REDIS_SECONDS that of one Redis run (default 3).
+# CONNMGR_BENCH_REDIS_SECONDS that of one Redis run (default 3). CONNMGR_BENCH_CLIENTS lists
+# the client counts (default "1 16 64"), CONNMGR_BENCH_GRAPH_CLIENTS FalkorDB's (default
+# "1 16 50"); CONNMGR_BENCH_OUT the output directory (default
+# .run/bench).
 # Starts the local servers (scripts/services.sh) when they are not up, and then stops them at
 # the end; servers that were already up are left running.
 # Exit status: 0, or 1 when a run failed, produced errors or unparseable output.
@@ -61,7 +64,11 @@ else
   pg_seconds=${CONNMGR_BENCH_SECONDS:-4} redis_seconds=${CONNMGR_BENCH_REDIS_SECONDS:-3}
   micro_min_time=0.5
 fi
-clients_list=(1 16 64)
+read -r -a clients_list <<< "${CONNMGR_BENCH_CLIENTS:-1 16 64}"
+read -r -a graph_clients_list <<< "${CONNMGR_BENCH_GRAPH_CLIENTS:-1 16 50}"
+for n in "${clients_list[@]}" "${graph_clients_list[@]}"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || die "CONNMGR_BENCH_CLIENTS / _GRAPH_CLIENTS: '$n' is not a client count"
+done
 pipeline=16
 
 # ---- build ------------------------------------------------------------------------------
@@ -98,7 +105,7 @@ pg_db=${CONNMGR_BENCH_PG_DB:-app}
 redis_db=${CONNMGR_BENCH_REDIS_DB:-main}
 [ -f "$config" ] || die "$config not found"
 
-out_dir=.run/bench
+out_dir=${CONNMGR_BENCH_OUT:-.run/bench}
 mkdir -p "$out_dir"
 stamp=$(date -u +%Y%m%d-%H%M%S)
 work=$(mktemp -d "$out_dir/tmp.XXXXXX")
@@ -274,7 +281,7 @@ else
   have_js=1
   [ -f .run/tools/node_modules/falkordb/package.json ] && command -v node >/dev/null || {
     have_js=""; log "the falkordb JavaScript client is not installed (scripts/install-deps.sh): its rows are n/a"; }
-  for n in 1 16 50; do
+  for n in "${graph_clients_list[@]}"; do
     for q in RETURN1 MATCH1; do
       cypher=${graph_query[$q]}
       log "FalkorDB ${graph_label[$q]}, $n client(s)"
