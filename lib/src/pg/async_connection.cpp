@@ -61,17 +61,32 @@ void complete(Handler handler, const Fallback& fallback, Args... args) {
     });
 }
 
+using io_strand = asio::strand<asio::io_context::executor_type>;
+using any_strand = asio::strand<asio::any_io_executor>;
+
+asio::any_io_executor make_connection_strand(const asio::any_io_executor& ex) {
+    if (const auto* io = ex.target<asio::io_context::executor_type>())
+        return asio::make_strand(*io);
+    return asio::make_strand(ex);
+}
+
 }  // namespace
 
 async_conn_impl::async_conn_impl(asio::any_io_executor ex, std::chrono::milliseconds query_timeout,
                                  std::size_t statement_cache)
-    : strand_(asio::make_strand(ex)),
+    : strand_(make_connection_strand(ex)),
       sock_(strand_),
       timer_(strand_),
       query_timeout_(query_timeout),
       cache_(statement_cache) {}
 
 async_conn_impl::~async_conn_impl() { close(); }
+
+bool async_conn_impl::on_strand() const noexcept {
+    if (const auto* s = strand_.target<io_strand>()) return s->running_in_this_thread();
+    if (const auto* s = strand_.target<any_strand>()) return s->running_in_this_thread();
+    return false;
+}
 
 bool async_conn_impl::assign_socket() noexcept {
     drop_socket();
@@ -101,7 +116,7 @@ void async_conn_impl::drop_socket() noexcept {
 void async_conn_impl::close() noexcept {
     // Returned (or destroyed) while a request is in flight on the strand: libpq's connection
     // belongs to that request, so finish it there; it is broken from now on.
-    if (busy_ && !strand_.running_in_this_thread()) {
+    if (busy_ && !on_strand()) {
         broken_ = true;
         try {
             asio::post(strand_, [weak = weak_from_this()] {
