@@ -53,7 +53,11 @@ public:
         const asio::generic::stream_protocol::endpoint to(&target_.address, target_.address_size);
         error_code ec;
         socket_.open(to.protocol(), ec);
-        if (ec) return finish(false);
+        if (ec) {
+            // Never inline: callers start a cancel under their own lock (the sync watchdog).
+            asio::post(socket_.get_executor(), [self] { self->finish(false); });
+            return;
+        }
         socket_.async_connect(to, [self](error_code e) {
             if (e) return self->finish(false);
             asio::async_write(self->socket_, asio::buffer(self->packet_),

@@ -172,6 +172,8 @@ boost::system::error_code sync_driver::ping(connection& c, steady_time deadline)
 bool sync_driver::reset(connection& c) const noexcept {
     PGconn* conn = raw(c);
     if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return false;
+    // A request cut short by plain libpqxx calls: its cancel must not meet the next borrower.
+    if (options_.query_timeout.count() > 0) detail::sync_watchdog::instance().settle(&c);
     auto bound = options_.connect_timeout.count() > 0 ? options_.connect_timeout
                                                       : std::chrono::milliseconds(5'000);
     switch (PQtransactionStatus(conn)) {

@@ -83,13 +83,15 @@ bool sync_watchdog::watch(const void* key, PGconn* conn, const cancel_target& ta
     std::lock_guard lock(mutex_);
     auto [it, inserted] = entries_.try_emplace(key);
     if (!inserted && it->second.fd >= 0) ::close(it->second.fd);
-    it->second = entry{mine,  std::move(seen), target,          query_timeout,    {},
-                       false, cut_short::none, std::move(what), statement_timeout};
+    it->second =
+        entry{mine,  std::move(seen), target,          query_timeout,     {},
+              false, cut_short::none, std::move(what), statement_timeout, ++next_generation_};
     return true;
 }
 
 void sync_watchdog::forget(const void* key) noexcept {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    settle_locked(lock, key);
     auto it = entries_.find(key);
     if (it == entries_.end()) return;
     ::close(it->second.fd);
@@ -97,7 +99,8 @@ void sync_watchdog::forget(const void* key) noexcept {
 }
 
 std::optional<watch_verdict> sync_watchdog::take(const void* key) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    settle_locked(lock, key);
     auto it = entries_.find(key);
     if (it == entries_.end()) return std::nullopt;
     auto& e = it->second;
@@ -106,7 +109,8 @@ std::optional<watch_verdict> sync_watchdog::take(const void* key) {
 }
 
 void sync_watchdog::begin(const void* key) noexcept {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    settle_locked(lock, key);
     auto it = entries_.find(key);
     if (it != entries_.end()) it->second.cut = cut_short::none;
 }
@@ -115,6 +119,25 @@ bool sync_watchdog::timed_out(const void* key) const noexcept {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(key);
     return it != entries_.end() && it->second.fired;
+}
+
+void sync_watchdog::settle(const void* key) noexcept {
+    std::unique_lock lock(mutex_);
+    settle_locked(lock, key);
+}
+
+void sync_watchdog::settle_locked(std::unique_lock<std::mutex>& lock, const void* key) noexcept {
+    // async_cancel completes by its deadline (cancel_grace); the margin covers a busy thread.
+    const auto until = std::chrono::steady_clock::now() + cancel_grace + tick;
+    settled_.wait_until(lock, until, [&] {
+        auto it = entries_.find(key);
+        return it == entries_.end() || !it->second.cancel_in_flight;
+    });
+}
+
+std::size_t sync_watchdog::cancels_in_flight() const noexcept {
+    std::lock_guard lock(mutex_);
+    return cancels_in_flight_;
 }
 
 void sync_watchdog::arm() {
@@ -141,7 +164,17 @@ void sync_watchdog::check() {
             if (v.since_sent < e.timeout) continue;
             e.cancelled_at = now;
             e.cut = cut_short::cancelled;
-            async_cancel(io_.get_executor(), e.target, now + cancel_grace, [](bool) {});
+            e.cancel_in_flight = true;
+            ++cancels_in_flight_;
+            async_cancel(io_.get_executor(), e.target, now + cancel_grace,
+                         [this, key = key, generation = e.generation](bool) {
+                             std::lock_guard done(mutex_);
+                             --cancels_in_flight_;
+                             auto it = entries_.find(key);
+                             if (it != entries_.end() && it->second.generation == generation)
+                                 it->second.cancel_in_flight = false;
+                             settled_.notify_all();
+                         });
             continue;
         }
         if (now - e.cancelled_at < cancel_grace) continue;

@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -78,6 +79,13 @@ public:
     void forget(const void* key) noexcept;
     /// The watchdog shut this connection's socket down past query_timeout.
     bool timed_out(const void* key) const noexcept;
+    /// Waits (at most cancel_grace) until no cancel request for `key` is on its way. take(),
+    /// begin() and forget() do so first: a request must not be reported, followed by another
+    /// or closed while its cancel is in flight. PgBouncer 1.18 dies ("bad client state")
+    /// when the client closes then, and a late cancel would hit the next statement.
+    void settle(const void* key) noexcept;
+    /// Cancel requests sent and not yet finished, over every connection (for tests).
+    std::size_t cancels_in_flight() const noexcept;
 
 private:
     sync_watchdog();
@@ -93,7 +101,12 @@ private:
         cut_short cut{cut_short::none};  // since the last take()
         std::string what;
         bool statement_timeout{false};
+        std::uint64_t generation{0};   // tells a reused key's entry from the one it replaced
+        bool cancel_in_flight{false};  // until async_cancel's completion
     };
+
+    /// Under the lock: waits for `key`'s cancel to finish; the lock is released meanwhile.
+    void settle_locked(std::unique_lock<std::mutex>& lock, const void* key) noexcept;
 
     void arm();
     void check();
@@ -101,7 +114,10 @@ private:
     boost::asio::io_context io_{1};
     boost::asio::steady_timer timer_{io_};
     mutable std::mutex mutex_;
+    std::condition_variable settled_;
     std::unordered_map<const void*, entry> entries_;
+    std::uint64_t next_generation_{0};
+    std::size_t cancels_in_flight_{0};
     std::thread thread_;
 };
 
