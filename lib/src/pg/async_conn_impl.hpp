@@ -38,10 +38,11 @@ public:
     async_conn_impl& operator=(const async_conn_impl&) = delete;
 
     void start_connect(const conn_params& params, steady_time deadline, connect_done done);
-    void start_query(query q,
+    /// `ex`: the handler's executor when the caller knew it (see async_connection), else empty.
+    void start_query(query q, boost::asio::any_io_executor ex,
                      boost::asio::any_completion_handler<async_connection::query_signature> h);
     void start_pipeline(
-        std::vector<query> qs,
+        std::vector<query> qs, boost::asio::any_io_executor ex,
         boost::asio::any_completion_handler<async_connection::pipeline_signature> h);
     void start_ping(steady_time deadline, std::function<void(boost::system::error_code)> done);
     /// One statement whose result only matters as success or failure (validation, restore);
@@ -90,6 +91,7 @@ private:
         std::optional<boost::asio::any_completion_handler<async_connection::pipeline_signature>>
             pipeline_handler;
         std::function<void(boost::system::error_code)> ping_handler;
+        boost::asio::any_io_executor handler_executor;  // empty: ask the handler
         bool cancel_sent{false};  // query_timeout passed: a cancel request went out
         bool lost{false};
         std::string lost_reason;

@@ -51,14 +51,25 @@ bool cacheable(const query& q) {
     return !starts("COPY") && !starts("DISCARD") && !starts("DEALLOCATE");
 }
 
-// Runs a completion handler on its own executor (the coroutine's, for awaitables), or on the
-// connection's strand when it has none.
-template <class Handler, class Fallback, class... Args>
-void complete(Handler handler, const Fallback& fallback, Args... args) {
-    auto ex = asio::get_associated_executor(handler, fallback);
-    asio::dispatch(ex, [h = std::move(handler), ... a = std::move(args)]() mutable {
+// Runs a completion handler on its own executor (the coroutine's, for awaitables): `known`
+// when the caller gave it, else asked of the handler, or the connection's strand when it has
+// none.
+template <class Handler, class... Args>
+auto bound_call(Handler handler, Args... args) {
+    return [h = std::move(handler), ... a = std::move(args)]() mutable {
         std::move(h)(std::move(a)...);
-    });
+    };
+}
+
+template <class Handler, class... Args>
+void complete(Handler handler, const asio::any_io_executor& known,
+              const asio::any_io_executor& fallback, Args... args) {
+    if (known) {
+        asio::dispatch(known, bound_call(std::move(handler), std::move(args)...));
+        return;
+    }
+    auto ex = asio::get_associated_executor(handler, fallback);
+    asio::dispatch(ex, bound_call(std::move(handler), std::move(args)...));
 }
 
 using io_strand = asio::strand<asio::io_context::executor_type>;
@@ -264,10 +275,11 @@ bool async_conn_impl::begin(std::unique_ptr<operation> op, steady_time deadline,
                                          : "the connection is closed or broken");
         switch (op->what) {
             case kind::query:
-                complete(std::move(*op->query_handler), strand_, ec, result(err));
+                complete(std::move(*op->query_handler), op->handler_executor, strand_, ec,
+                         result(err));
                 break;
             case kind::pipeline:
-                complete(std::move(*op->pipeline_handler), strand_, ec,
+                complete(std::move(*op->pipeline_handler), op->handler_executor, strand_, ec,
                          std::vector<result>(op->expected, result(err)));
                 break;
             case kind::ping: op->ping_handler(ec); break;
@@ -424,15 +436,17 @@ void async_conn_impl::note_command(const PGresult* r) noexcept {
 }
 
 void async_conn_impl::start_query(
-    query q, asio::any_completion_handler<async_connection::query_signature> h) {
+    query q, asio::any_io_executor ex,
+    asio::any_completion_handler<async_connection::query_signature> h) {
     // Claimed here, before the hop to the strand: a lease returned right after starting an
     // operation is then seen busy and is not handed to the next borrower.
     const bool claimed = !busy_.exchange(true);
-    asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q), h = std::move(h),
-                             claimed]() mutable {
+    asio::dispatch(strand_, [self = shared_from_this(), q = std::move(q), ex = std::move(ex),
+                             h = std::move(h), claimed]() mutable {
         auto op = self->take_operation();
         op->what = kind::query;
         op->query_handler.emplace(std::move(h));
+        op->handler_executor = std::move(ex);
         auto deadline = self->query_timeout_.count() > 0
                             ? std::chrono::steady_clock::now() + self->query_timeout_
                             : no_deadline;
@@ -468,16 +482,18 @@ void async_conn_impl::start_query(
 }
 
 void async_conn_impl::start_pipeline(
-    std::vector<query> qs, asio::any_completion_handler<async_connection::pipeline_signature> h) {
+    std::vector<query> qs, asio::any_io_executor ex,
+    asio::any_completion_handler<async_connection::pipeline_signature> h) {
     const bool claimed = !busy_.exchange(true);
-    asio::dispatch(strand_, [self = shared_from_this(), qs = std::move(qs), h = std::move(h),
-                             claimed]() mutable {
+    asio::dispatch(strand_, [self = shared_from_this(), qs = std::move(qs), ex = std::move(ex),
+                             h = std::move(h), claimed]() mutable {
         auto op = self->take_operation();
         op->what = kind::pipeline;
         op->pipelined = true;
         op->expected = qs.size();
         op->queries = std::move(qs);
         op->pipeline_handler.emplace(std::move(h));
+        op->handler_executor = std::move(ex);
         auto deadline = self->query_timeout_.count() > 0
                             ? std::chrono::steady_clock::now() + self->query_timeout_
                             : no_deadline;
@@ -701,6 +717,7 @@ void async_conn_impl::recycle(std::unique_ptr<operation> op) noexcept {
     op->query_handler.reset();
     op->pipeline_handler.reset();
     op->ping_handler = nullptr;
+    op->handler_executor = {};
     op->cancel_sent = false;
     op->lost = false;
     op->lost_reason.clear();
@@ -753,7 +770,8 @@ void async_conn_impl::finish() {
             std::shared_ptr<result_data> pick;
             for (const auto& r : op.results)
                 if (!pick || (pick->ok && r)) pick = r;  // the first error, else the last result
-            complete(std::move(*op.query_handler), strand_, ec, pick ? result(pick) : result());
+            complete(std::move(*op.query_handler), op.handler_executor, strand_, ec,
+                     pick ? result(pick) : result());
             break;
         }
         case kind::pipeline: {
@@ -762,7 +780,8 @@ void async_conn_impl::finish() {
             op.results.resize(op.expected);
             for (auto& r : op.results)
                 out.emplace_back(r ? result(r) : result(make_error_data("", "no result")));
-            complete(std::move(*op.pipeline_handler), strand_, ec, std::move(out));
+            complete(std::move(*op.pipeline_handler), op.handler_executor, strand_, ec,
+                     std::move(out));
             break;
         }
         case kind::ping: op.ping_handler(ec); break;
@@ -790,13 +809,14 @@ std::uint64_t async_connection::statements_prepared() const noexcept {
     return impl_->statements_prepared();
 }
 
-void async_connection::start_query(query q, asio::any_completion_handler<query_signature> h) {
-    impl_->start_query(std::move(q), std::move(h));
+void async_connection::start_query(query q, asio::any_io_executor ex,
+                                   asio::any_completion_handler<query_signature> h) {
+    impl_->start_query(std::move(q), std::move(ex), std::move(h));
 }
 
-void async_connection::start_pipeline(std::vector<query> qs,
+void async_connection::start_pipeline(std::vector<query> qs, asio::any_io_executor ex,
                                       asio::any_completion_handler<pipeline_signature> h) {
-    impl_->start_pipeline(std::move(qs), std::move(h));
+    impl_->start_pipeline(std::move(qs), std::move(ex), std::move(h));
 }
 
 }  // namespace connmgr::pg
