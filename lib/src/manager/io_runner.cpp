@@ -1,5 +1,7 @@
 #include "manager_impl.hpp"
 
+#include <connmgr/detail/one_thread.hpp>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -66,6 +68,7 @@ void io_runner::start_locked() {
     // Contexts survive a stop (pending work stays queued on them): only more are added.
     while (state_->lanes.size() < n) {
         state_->lanes.push_back(std::make_unique<state::lane>());
+        mark_one_thread(state_->lanes.back()->io);
         // Asio creates a context's reactor (epoll, eventfd and timerfd descriptors) on its first
         // timer or socket; creating it now keeps the process's descriptor count flat once the
         // threads run, instead of growing when a pool's second connection lands on a new lane

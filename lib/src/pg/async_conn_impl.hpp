@@ -134,10 +134,11 @@ private:
     bool assign_socket() noexcept;
     void drop_socket() noexcept;
 
-    /// Serializes the connection's work: a strand of the concrete io_context executor when the
-    /// connection's executor is one (the manager's threads always are), else of the executor
-    /// given. Boost 1.81's strand over an any_io_executor heap-allocates the answer to its
-    /// "blocking?" query on every hop (callgrind: 4 allocations per request).
+    /// Serializes the connection's work: the executor itself on one of the manager's threads
+    /// (one thread runs that context: detail::runs_on_one_thread), else a strand, of the
+    /// concrete io_context executor when it is one: Boost 1.81's strand over an
+    /// any_io_executor heap-allocates the answer to its "blocking?" query on every hop
+    /// (callgrind: 4 allocations per request).
     boost::asio::any_io_executor strand_;
     bool on_strand() const noexcept;
     boost::asio::posix::stream_descriptor sock_;

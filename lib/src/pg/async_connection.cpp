@@ -1,5 +1,6 @@
 #include "async_conn_impl.hpp"
 
+#include <connmgr/detail/one_thread.hpp>
 #include <connmgr/error.hpp>
 
 #include <boost/asio/associated_executor.hpp>
@@ -76,6 +77,8 @@ using io_strand = asio::strand<asio::io_context::executor_type>;
 using any_strand = asio::strand<asio::any_io_executor>;
 
 asio::any_io_executor make_connection_strand(const asio::any_io_executor& ex) {
+    // One of the manager's threads: its context already runs one handler at a time.
+    if (connmgr::detail::runs_on_one_thread(ex)) return ex;
     if (const auto* io = ex.target<asio::io_context::executor_type>())
         return asio::make_strand(*io);
     return asio::make_strand(ex);
@@ -94,6 +97,8 @@ async_conn_impl::async_conn_impl(asio::any_io_executor ex, std::chrono::millisec
 async_conn_impl::~async_conn_impl() { close(); }
 
 bool async_conn_impl::on_strand() const noexcept {
+    if (const auto* io = strand_.target<asio::io_context::executor_type>())
+        return io->running_in_this_thread();
     if (const auto* s = strand_.target<io_strand>()) return s->running_in_this_thread();
     if (const auto* s = strand_.target<any_strand>()) return s->running_in_this_thread();
     return false;
