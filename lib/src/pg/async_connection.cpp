@@ -52,9 +52,6 @@ bool cacheable(const query& q) {
     return !starts("COPY") && !starts("DISCARD") && !starts("DEALLOCATE");
 }
 
-// Runs a completion handler on its own executor (the coroutine's, for awaitables): `known`
-// when the caller gave it, else asked of the handler, or the connection's strand when it has
-// none.
 template <class Handler, class... Args>
 auto bound_call(Handler handler, Args... args) {
     return [h = std::move(handler), ... a = std::move(args)]() mutable {
@@ -62,6 +59,9 @@ auto bound_call(Handler handler, Args... args) {
     };
 }
 
+// Runs a completion handler on its own executor (the coroutine's, for awaitables): `known`
+// when the caller gave it, else asked of the handler, or the connection's strand when it has
+// none.
 template <class Handler, class... Args>
 void complete(Handler handler, const asio::any_io_executor& known,
               const asio::any_io_executor& fallback, Args... args) {
