@@ -283,10 +283,13 @@ TEST(BenchScript, QuickModeCompletesWithValidJson) {
     ASSERT_NE(source, nullptr);
     // One client count (the script's loop is the same for each) and a scratch output
     // directory: the developer's last real table in .run/bench stays untouched.
-    const auto out = fs::temp_directory_path() / ("connmgr-bench-test-" + std::to_string(::getpid()));
-    const auto r = run("cd '" + std::string(source) + "' && CONNMGR_BENCH_CLIENTS=16 CONNMGR_BENCH_GRAPH_CLIENTS=16 CONNMGR_BENCH_OUT='" +
-                       out.string() + "' CONNMGR_BIN='" + connmgr_binary().string() +
-                       "' bash scripts/bench.sh --quick --no-build");
+    const auto out =
+        fs::temp_directory_path() / ("connmgr-bench-test-" + std::to_string(::getpid()));
+    const auto r =
+        run("cd '" + std::string(source) +
+            "' && CONNMGR_BENCH_CLIENTS=16 CONNMGR_BENCH_GRAPH_CLIENTS=16 CONNMGR_BENCH_OUT='" +
+            out.string() + "' CONNMGR_BIN='" + connmgr_binary().string() +
+            "' bash scripts/bench.sh --quick --no-build");
     // 1 = a run had errors (the servers are shared: a concurrent fault test may restart one);
     // the script must still finish with its table and JSON. Anything else is a script failure.
     ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << "\n" << r.out;
