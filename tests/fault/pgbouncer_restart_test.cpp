@@ -11,20 +11,8 @@
 namespace connmgr::scenario {
 namespace {
 
-constexpr auto acquire_timeout = 2s;
-constexpr auto query_timeout = 2s;
-// DESIGN §5: a request fails within acquire_timeout + query_timeout + 1 s at the latest.
-constexpr auto deadline = acquire_timeout + query_timeout + 1s;
-constexpr auto hold = 20ms;
-
-pool_options restart_pool() {
-    pool_options p;
-    p.max_size = 8;
-    p.acquire_timeout = acquire_timeout;
-    p.query_timeout = query_timeout;
-    p.connect_timeout = 1s;
-    return p;
-}
+using restart::deadline;
+using restart::hold;
 
 /// `command` with its output, and whether it exited 0.
 std::pair<std::string, bool> run(const std::string& command) {
@@ -51,7 +39,7 @@ protected:
 TEST_P(PgBouncerRestart, InFlightFailStatedNoneReplayedPoolRecoversWithinFiveSeconds) {
     const auto services = env("CONNMGR_SERVICES");
     if (!services) GTEST_SKIP() << "CONNMGR_SERVICES is not set";
-    open(restart_pool());  // the default retry and breaker
+    open(restart::pool());  // the default retry and breaker
     create_record();
     tally t;
     const auto start = clock::now();

@@ -77,6 +77,27 @@ inline std::vector<param> every_param() {
     return out;
 }
 
+/// The pool and bounds of the restart and kill scenarios (pgbouncer_restart_test,
+/// server_fault_test).
+namespace restart {
+inline constexpr auto acquire_timeout = 2s;
+inline constexpr auto query_timeout = 2s;
+/// DESIGN §5: a request fails within acquire_timeout + query_timeout + 1 s at the latest.
+inline constexpr auto deadline = acquire_timeout + query_timeout + 1s;
+/// How long each request holds its connection on the server.
+inline constexpr auto hold = 20ms;
+
+/// 8 connections, both waits bounded by 2 s, connects by 1 s.
+inline pool_options pool() {
+    pool_options p;
+    p.max_size = 8;
+    p.acquire_timeout = acquire_timeout;
+    p.query_timeout = query_timeout;
+    p.connect_timeout = 1s;
+    return p;
+}
+}  // namespace restart
+
 inline std::string param_name(const testing::TestParamInfo<param>& info) {
     return std::string(info.param.where.label) +
            (info.param.how == flavour::sync ? "_sync" : "_async");

@@ -12,20 +12,8 @@
 namespace connmgr::scenario {
 namespace {
 
-constexpr auto acquire_timeout = 2s;
-constexpr auto query_timeout = 2s;
-// DESIGN §5: a request fails within acquire_timeout + query_timeout + 1 s at the latest.
-constexpr auto deadline = acquire_timeout + query_timeout + 1s;
-constexpr auto hold = 20ms;
-
-pool_options fault_pool() {
-    pool_options p;
-    p.max_size = 8;
-    p.acquire_timeout = acquire_timeout;
-    p.query_timeout = query_timeout;
-    p.connect_timeout = 1s;
-    return p;
-}
+using restart::deadline;
+using restart::hold;
 
 std::string run(const std::string& command) {
     std::string out;
@@ -64,7 +52,7 @@ protected:
 class ServerKillsConnections : public ServerFault {};
 
 TEST_P(ServerKillsConnections, InFlightFailStatedNoneReplayedPoolRecovers) {
-    open(fault_pool());
+    open(restart::pool());
     create_record();
     tally t;
     const auto start = clock::now();
@@ -166,7 +154,7 @@ protected:
             ADD_FAILURE() << "CONNMGR_SERVICES is not set";
             return 0ms;
         }
-        open(fault_pool(), breaker);
+        open(restart::pool(), breaker);
         create_record();
         tally t;
         const auto start = clock::now();

@@ -3,7 +3,7 @@
 // is bounded, invalidated statements are prepared again, and it is off where it must be.
 #include <gtest/gtest.h>
 
-#include "pg_test_env.hpp"
+#include "pg_client_fixture.hpp"
 
 #include <connmgr/config.hpp>
 #include <connmgr/error.hpp>
@@ -11,66 +11,26 @@
 #include <connmgr/pg/pg_client.hpp>
 #include <connmgr/url.hpp>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-
 #include <algorithm>
-#include <future>
+#include <optional>
 #include <stdexcept>
-#include <thread>
 
 namespace connmgr::pg::test {
 namespace {
 
-namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 using async_lease = lease<async_driver>;
 
-constexpr auto hang_guard = 10s;
-
-class PgStatementCache : public testing::TestWithParam<target> {
+class PgStatementCache : public pg_client_fixture {
 protected:
-    void SetUp() override {
-        auto url = env(GetParam().env);
-        if (!url) GTEST_SKIP() << GetParam().env << " is not set";
-        url_ = *url;
-        name_ = unique_name("stmtcache");
-        io_ = std::thread([this] { ioc_.run(); });
-    }
-
-    void TearDown() override {
-        if (pools_) pools_->close(5s);
-        work_.reset();
-        if (io_.joinable()) io_.join();
-    }
+    PgStatementCache() : pg_client_fixture("stmtcache") {}
 
     /// One connection per pool, so every borrower gets the same one.
     pg_client make_client(pool_options o = {}, std::optional<bool> pgbouncer = {}) {
         o.max_size = 1;
         o.acquire_timeout = 10s;
-        database_config db;
-        db.name = name_;
-        db.url = db_url::parse(url_);
-        db.sync_pool = o;
-        db.async_pool = o;
-        db.retry = {.attempts = 3, .base_delay = 50ms, .max_delay = 500ms};
-        db.circuit_breaker = {.failure_threshold = 0};
-        db.pgbouncer = pgbouncer.value_or(GetParam().pgbouncer);
-        pools_ = std::make_shared<pg_client::pools_type>(db, ioc_.get_executor(), name_);
-        return pg_client(pools_);
-    }
-
-    template <class T = result, class Op>
-    std::tuple<error_code, T> run(Op op) {
-        auto p = std::make_shared<std::promise<std::tuple<error_code, T>>>();
-        auto f = p->get_future();
-        std::move(op)([p](error_code ec, T r) { p->set_value({ec, std::move(r)}); });
-        if (f.wait_for(hang_guard) != std::future_status::ready) {
-            ADD_FAILURE() << "the operation never completed";
-            return {make_error_code(errc::query_timeout), T{}};
-        }
-        return f.get();
+        return pg_client_fixture::make_client(o, pgbouncer);
     }
 
     async_lease borrow(const pg_client& db) {
@@ -103,13 +63,6 @@ protected:
         EXPECT_FALSE(ec) << r.error_message();
         return ec ? -1 : r.value().as<long>();
     }
-
-    std::string url_;
-    std::string name_;
-    asio::io_context ioc_{1};
-    asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
-    std::thread io_;
-    std::shared_ptr<pg_client::pools_type> pools_;
 };
 
 TEST_P(PgStatementCache, AStatementIsPreparedOnceAndThenRunByName) {

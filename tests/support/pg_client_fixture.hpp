@@ -22,6 +22,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -48,8 +49,8 @@ protected:
     }
 
     /// A client over new pools with `options` for both flavours; the connect retried quickly,
-    /// the breaker off.
-    pg_client make_client(const pool_options& options) {
+    /// the breaker off; pgbouncer mode as the parameter says unless `pgbouncer` is given.
+    pg_client make_client(const pool_options& options, std::optional<bool> pgbouncer = {}) {
         using namespace std::chrono_literals;
         database_config db;
         db.name = name_;
@@ -58,7 +59,7 @@ protected:
         db.async_pool = options;
         db.retry = {.attempts = 3, .base_delay = 50ms, .max_delay = 500ms};
         db.circuit_breaker = {.failure_threshold = 0};
-        db.pgbouncer = GetParam().pgbouncer;
+        db.pgbouncer = pgbouncer.value_or(GetParam().pgbouncer);
         pools_ = std::make_shared<pg_client::pools_type>(db, ioc_.get_executor(), name_);
         return pg_client(pools_);
     }
