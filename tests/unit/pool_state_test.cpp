@@ -5,6 +5,7 @@
 
 #include "manual_clock.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <ostream>
 #include <vector>
@@ -750,6 +751,153 @@ TEST(PoolState, StatsCountEverything) {
     EXPECT_EQ(st.max_size, 2u);
     EXPECT_EQ(st.connecting, 1u);
     EXPECT_EQ(st.wait_buckets.back(), 1u);
+}
+
+
+// ---- retiring a server and the failover window (DESIGN §12) -------------------------------
+
+// A connection on `server`: one acquire that connects it there.
+slot* on_server(script& p, connmgr::detail::server_id server, waiter* x) {
+    p.acquire(x);
+    auto* conn = p.s();
+    conn->server = server;
+    p.connected(p.j(p.now()), conn);
+    return conn;
+}
+
+TEST(PoolState, RetiringAServerClosesItsIdleConnectionsAtOnceAndNoOthers) {
+    script p(options(4));
+    auto* a = on_server(p, 1, p.w());
+    auto* b = on_server(p, 2, p.w());
+    auto* c = on_server(p, 1, p.w());
+    p.give_back(a);
+    p.give_back(b);
+    p.give_back(c);
+    EXPECT_EQ(p.c.on_retire_server(p.now(), 1, false), (acts{close_it{a}, close_it{c}}));
+    EXPECT_EQ(p.c.idle(), 1u);
+    auto* next = p.w();
+    EXPECT_EQ(p.acquire(next), (acts{hand{next, b}}));
+}
+
+TEST(PoolState, ALeaseOnARetiredServerClosesWhenReturnedAndItsWaiterGetsANewConnection) {
+    script p(options(1));
+    auto* old = on_server(p, 1, p.w());
+    EXPECT_EQ(p.c.on_retire_server(p.now(), 1, false), (acts{}));  // leased: nothing to close yet
+    auto* w = p.w();
+    p.acquire(w);
+    // Returned in good shape, but its server is retired: closed, and w's connect starts.
+    EXPECT_EQ(p.give_back(old, true), (acts{close_it{old}, connect{p.j(p.now()), p.now() + 5s}}));
+    auto* fresh = p.s();
+    fresh->server = 2;
+    EXPECT_EQ(p.connected(p.j(p.now()), fresh), (acts{hand{w, fresh}}));
+}
+
+TEST(PoolState, AConnectionBeingValidatedWhenItsServerIsRetiredIsNotHandedOut) {
+    auto o = options(2);
+    o.health_check_interval = 0ms;  // every idle connection is pinged before use
+    script p(o);
+    auto* a = on_server(p, 1, p.w());
+    p.give_back(a);
+    auto* w = p.w();
+    EXPECT_EQ(p.acquire(w), (acts{ping{a, p.now() + 5s}}));
+    p.c.on_retire_server(p.now(), 1, false);
+    auto x = p.c.on_ping_result(p.now(), *a, true);  // the ping succeeded, the server is retired
+    ASSERT_FALSE(x.empty());
+    EXPECT_EQ(x[0], act(close_it{a}));
+    EXPECT_FALSE(w->done);  // back at the head of the queue, a connect asked for it
+    EXPECT_EQ(p.c.connecting(), 1u);
+}
+
+TEST(PoolState, AConnectStartedBeforeTheRetirementThatLandsOnTheServerIsReplaced) {
+    script p(options(2));
+    auto* w = p.w();
+    p.acquire(w);  // connect started at t0
+    p.advance(10ms);
+    p.c.on_retire_server(p.now(), 1, false);
+    p.advance(10ms);
+    auto* late = p.s();
+    late->server = 1;
+    EXPECT_EQ(p.connected(p.j(p.t0), late), (acts{close_it{late}, connect{p.j(p.now()), p.now() + 5s}}));
+    EXPECT_FALSE(w->done);
+    // A connect started after the retirement may land there (the driver chose it knowingly).
+    auto* again = p.s();
+    again->server = 1;
+    EXPECT_EQ(p.connected(p.j(p.now()), again), (acts{hand{w, again}}));
+}
+
+TEST(PoolState, FailoverWindowRetriesEvery100msWithoutTheBreakerOrFailingWaiters) {
+    // threshold 2 and 2 attempts: outside a failover the second failure would open the breaker.
+    script p(options(2), {2, 1s, 10s}, {2, 60s});
+    auto* held = on_server(p, 1, p.w());
+    auto* w = p.w("", 5s);
+    p.acquire(w);
+    p.c.on_retire_server(p.now(), 1, true);
+    EXPECT_TRUE(p.c.in_failover(p.now()));
+    auto a = p.failed(p.j(p.now()));  // the first connect after the failover signal: refused
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_FALSE(a.empty());
+        auto* t = std::get_if<arm>(&a.back());
+        ASSERT_NE(t, nullptr) << i;
+        EXPECT_EQ(t->at, p.now() + 100ms);  // no backoff, no jitter
+        p.advance(100ms);
+        a = p.timer();
+        ASSERT_FALSE(a.empty());
+        ASSERT_TRUE(std::holds_alternative<connect>(a.front())) << i;
+        EXPECT_EQ(std::get<connect>(a.front()).job.attempt, 1u);  // attempts are not used up
+        a = p.failed(std::get<connect>(a.front()).job);
+        EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::closed);
+        EXPECT_FALSE(w->done);
+    }
+    p.advance(100ms);
+    a = p.timer();
+    auto* promoted = p.s();
+    promoted->server = 2;
+    EXPECT_EQ(p.connected(std::get<connect>(a.front()).job, promoted), (acts{hand{w, promoted}}));
+    EXPECT_FALSE(p.c.in_failover(p.now()));  // an acceptable server answered: the window closes
+    (void)held;
+}
+
+TEST(PoolState, AfterTheFailoverWindowTheUsualRulesApplyAgain) {
+    script p(options(2), {5, 100ms, 1s}, {2, 60s});
+    auto* w = p.w("", 60s);
+    p.acquire(w);
+    p.c.on_retire_server(p.now(), 1, true);
+    p.advance(10s);  // the whole window passes
+    EXPECT_FALSE(p.c.in_failover(p.now()));
+    auto a = p.failed(p.j(p.now()));
+    ASSERT_FALSE(a.empty());
+    if (auto* t = std::get_if<arm>(&a.front())) {  // the backoff's full jitter may be 0
+        EXPECT_LE(t->at - p.now(), 100ms);
+        p.advance(t->at - p.now());
+        a = p.timer();
+    }
+    ASSERT_FALSE(a.empty());
+    ASSERT_TRUE(std::holds_alternative<connect>(a.front()));
+    EXPECT_EQ(std::get<connect>(a.front()).job.attempt, 2u);  // backoff and attempts again
+    p.failed(std::get<connect>(a.front()).job);
+    EXPECT_EQ(p.c.breaker(), connmgr::breaker_state::open);
+    EXPECT_EQ(w->error, errc::circuit_open);
+}
+
+TEST(PoolState, APermanentErrorInTheFailoverWindowStillFailsAtOnce) {
+    script p(options(2), {5, 100ms, 1s}, {5, 60s});
+    auto* w = p.w();
+    p.acquire(w);
+    p.c.on_retire_server(p.now(), 1, true);
+    EXPECT_EQ(p.failed(p.j(p.now()), connect_failure::permanent, "password authentication failed"),
+              (acts{fail{w, errc::connect_failed}}));
+}
+
+TEST(PoolState, OpenConnectionsAreCountedByServer) {
+    script p(options(4));
+    auto* a = on_server(p, 7, p.w());
+    on_server(p, 7, p.w());
+    on_server(p, 9, p.w());
+    p.give_back(a);
+    auto by = p.c.open_by_server();
+    std::sort(by.begin(), by.end());
+    using e = std::pair<connmgr::detail::server_id, std::size_t>;
+    EXPECT_EQ(by, (std::vector<e>{{7, 2}, {9, 1}}));
 }
 
 }  // namespace

@@ -239,6 +239,7 @@ private:
             auto* s = new slot_type;
             s->conn = std::move(o.connection);
             s->home = lane;
+            s->server = o.server;
             todo = core_.on_connected(Clock::now(), job, *s);
         } else {
             todo = core_.on_connect_failed(Clock::now(), job, o.error, o.failure, o.message);

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,6 +42,10 @@ struct connect_outcome {
     boost::system::error_code error;  ///< errc::connect_failed unless set otherwise
     std::string message;
     connect_failure failure{connect_failure::transient};
+    /// The server the connection is on, for a database that reaches several (an id from the
+    /// process-wide server table); 0 for a single-server database. The pool tags the
+    /// connection with it, so that retiring that server closes it.
+    std::uint32_t server{0};
 };
 
 /// A blocking backend. Every call may block up to its deadline.

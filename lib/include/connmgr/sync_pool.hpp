@@ -228,6 +228,7 @@ private:
                 if (outcome.connection && !outcome.error) {
                     auto* s = new slot_type;
                     s->conn = std::move(outcome.connection);
+                    s->server = outcome.server;
                     todo = core_.on_connected(Clock::now(), c.job, *s);
                 } else {
                     todo = core_.on_connect_failed(Clock::now(), c.job, outcome.error,

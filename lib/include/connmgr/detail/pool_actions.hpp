@@ -51,6 +51,10 @@ struct waiter;
 /// A waiter with no preferred home (see slot::home).
 inline constexpr unsigned any_home = ~0u;
 
+/// Which server a connection is on, for a database that reaches several (a process-wide id of
+/// its `host:port`, given by the driver); 0 = not told (a single-server database).
+using server_id = std::uint32_t;
+
 /// Bookkeeping of one open connection. The shell derives from it to hold the connection.
 template <class Clock>
 struct slot : list_node {
@@ -64,7 +68,10 @@ struct slot : list_node {
     /// Which of the shell's threads the connection lives on; an acquirer from that thread
     /// is preferably served this one (no thread hop per query).
     unsigned home{0};
+    server_id server{0};
     bool leak_warned{false};
+    /// Its server was retired while it was out: closed when it comes back.
+    bool retired{false};
     /// Being validated for this waiter (null once that waiter went away).
     waiter<Clock>* pinging_for{nullptr};
     virtual ~slot() = default;

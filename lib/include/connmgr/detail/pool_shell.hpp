@@ -64,6 +64,21 @@ public:
         return make_summary(core_, before.closed_total);
     }
 
+    /// Retires every connection of `server` (DESIGN §12): idle ones close now, leased ones when
+    /// returned, connects landing on it are replaced; `failover` opens the failover window.
+    void retire_server(server_id server, bool failover) {
+        check_fork();
+        std::unique_lock lock(mutex_);
+        auto todo = core_.on_retire_server(Clock::now(), server, failover);
+        self().execute(todo, lock);
+    }
+
+    /// Open connections by server id (0 = untagged), for stats.
+    std::vector<std::pair<server_id, std::size_t>> open_by_server() const {
+        std::lock_guard lock(mutex_);
+        return core_.open_by_server();
+    }
+
     /// Feeds the pool's timer now (the shell's own timer does it when due; a test with a
     /// manual Clock calls it after moving the clock).
     void run_timers() {
@@ -173,6 +188,14 @@ public:
     /// second call returns an empty summary.
     close_summary close(std::chrono::milliseconds drain_timeout) {
         return impl_->close(drain_timeout);
+    }
+
+    /// Retires every connection of `server` (see pool_state::on_retire_server). Thread-safe.
+    void retire_server(server_id server, bool failover) { impl_->retire_server(server, failover); }
+
+    /// Open connections by server id (0 = untagged). Thread-safe.
+    std::vector<std::pair<server_id, std::size_t>> open_by_server() const {
+        return impl_->open_by_server();
     }
 
     /// Runs the pool's timer now: for tests that drive a manual Clock.

@@ -44,7 +44,16 @@
 ///   connects that complete later are closed, leased ones when returned;
 /// - fork: in a child every connection of the parent is forgotten, never closed, pinged or
 ///   reused (idle ones are abandoned, leased ones abandoned when they come back), and the
-///   parent's waiters and connects are forgotten.
+///   parent's waiters and connects are forgotten;
+/// - retiring a server (its state changed: down, promoted, turned read-only; DESIGN §12):
+///   its idle connections close at once, leased ones close when returned and one being
+///   validated is not handed out; a connect started before the retirement that lands on it is
+///   closed and the connect asked again, so its waiters are served anew;
+/// - failover window: after a retirement that signals a failover, for up to failover_window or
+///   until a connect succeeds, failed connects are retried every failover_retry without backoff,
+///   count toward neither retry.attempts nor the breaker, and fail no waiter (they wait until
+///   their deadline): the gap between a primary's loss and a standby's promotion is not an
+///   outage.
 ///
 /// Every failure carries a message with the pool's numbers and the last connect error and its
 /// age; a timeout also names the stores holding the connections.
@@ -91,6 +100,10 @@ public:
         std::string database{"pool"};  ///< for messages
         std::string url;               ///< redacted, for messages
         connmgr::flavour flavour{connmgr::flavour::sync};
+        /// After a failover signal: how long connects are retried at failover_retry without
+        /// counting toward the breaker, and that interval.
+        std::chrono::milliseconds failover_window{10'000};
+        std::chrono::milliseconds failover_retry{100};
     };
 
     /// Upper bounds of the wait histogram, in seconds.
@@ -190,7 +203,7 @@ public:
         c.unlink();
         --in_use_;
         c.holder.clear();
-        if (closing_ || !reusable || now >= c.expires) {
+        if (closing_ || !reusable || now >= c.expires || c.retired) {
             close(c, out);
         } else {
             c.last_used = now;
@@ -213,6 +226,7 @@ public:
         waiter_type* w = c.pinging_for;
         c.pinging_for = nullptr;
         if (w != nullptr) w->validating = nullptr;
+        ok = ok && !c.retired;
         if (ok && w != nullptr) {
             hand(now, *w, c, out);
         } else if (ok) {  // its waiter went away meanwhile: as if returned unused
@@ -242,9 +256,20 @@ public:
             return out;
         }
         --in_flight_;
+        if (job.trial) trial_in_flight_ = false;
+        if (c.server != 0 && retired_since(c.server, job.started)) {
+            // Landed on a server retired while it connected: not for use, and no verdict on
+            // the database either way; the demand it served asks for a connect anew.
+            ++closed_total_;
+            out.push_back(close_slot<Clock>{&c});
+            if (job.trial) breaker_ = breaker_state::open;
+            settle(now, out);
+            return out;
+        }
         consecutive_failures_ = 0;
         breaker_ = breaker_state::closed;
         trial_in_flight_ = false;
+        failover_until_ = time_point::min();
         ++created_total_;
         create_hist_.record(now - job.started);
         c.created = now;
@@ -273,7 +298,10 @@ public:
         last_connect_error_ = message;
         last_connect_error_at_ = now;
         if (closing_) return out;
-        if (kind == connect_failure::server_full && open() > 0) {
+        if (!job.trial && now < failover_until_ && kind != connect_failure::permanent) {
+            // A failover under way: the next server may be promoted any moment.
+            pending_.push_back({saturating_add(now, s_.failover_retry), job.attempt});
+        } else if (kind == connect_failure::server_full && open() > 0) {
             // The pool cannot grow, the database is up: wait for the open connections, and
             // poll for room at the first backoff step (a doubling backoff would leave the pool
             // small for up to max_delay after the server's limit is raised).
@@ -370,6 +398,40 @@ public:
         return true;
     }
 
+    /// Every connection of `server` is retired: idle ones close now, leased ones when returned,
+    /// connects under way that land on it are closed on arrival. `failover` opens the failover
+    /// window (see the rules above).
+    actions_type on_retire_server(time_point now, server_id server, bool failover) {
+        actions_type out;
+        if (closing_ || server == 0) return out;
+        auto it = std::find_if(retired_.begin(), retired_.end(),
+                               [&](const auto& r) { return r.first == server; });
+        if (it == retired_.end())
+            retired_.emplace_back(server, now);
+        else
+            it->second = now;
+        for (list_node* n = idle_.next; n != &idle_;) {
+            auto* c = static_cast<slot_type*>(n);
+            n = n->next;
+            if (c->server != server) continue;
+            c->unlink();
+            --idle_count_;
+            close(*c, out);
+        }
+        for (list_node* n = leased_.next; n != &leased_; n = n->next) {
+            auto* c = static_cast<slot_type*>(n);
+            if (c->server == server) c->retired = true;
+        }
+        if (failover) {
+            failover_until_ = saturating_add(now, s_.failover_window);
+            // Retries waiting out a backoff are due at the failover pace.
+            const auto soon = saturating_add(now, s_.failover_retry);
+            for (auto& p : pending_) p.not_before = std::min(p.not_before, soon);
+        }
+        settle(now, out);
+        return out;
+    }
+
     // ---- observing --------------------------------------------------------------------------
 
     bool closing() const noexcept { return closing_; }
@@ -381,6 +443,27 @@ public:
     std::size_t open() const noexcept { return idle_count_ + in_use_; }
     std::size_t total() const noexcept { return open() + connecting(); }
     breaker_state breaker() const noexcept { return breaker_; }
+    /// True while the failover window is open (see on_retire_server).
+    bool in_failover(time_point now) const noexcept { return now < failover_until_; }
+
+    /// Open connections by server (idle and leased; 0 = untagged), for stats.
+    std::vector<std::pair<server_id, std::size_t>> open_by_server() const {
+        std::vector<std::pair<server_id, std::size_t>> out;
+        auto count = [&out](const list_node& list) {
+            for (const list_node* n = list.next; n != &list; n = n->next) {
+                const auto server = static_cast<const slot_type*>(n)->server;
+                auto it = std::find_if(out.begin(), out.end(),
+                                       [&](const auto& e) { return e.first == server; });
+                if (it == out.end())
+                    out.emplace_back(server, 1);
+                else
+                    ++it->second;
+            }
+        };
+        count(idle_);
+        count(leased_);
+        return out;
+    }
 
     /// Holders of the leases still out, for the close summary.
     std::vector<std::string> leased_holders() const {
@@ -445,6 +528,13 @@ private:
     };
 
     bool queued(const waiter_type& w) const noexcept { return w.linked(); }
+
+    // Whether `server` was retired at or after `since`.
+    bool retired_since(server_id server, time_point since) const noexcept {
+        for (const auto& [id, at] : retired_)
+            if (id == server) return at >= since;
+        return false;
+    }
 
     void enqueue(waiter_type& w, bool at_front) {
         w.insert_before(at_front ? waiters_.next : &waiters_);
@@ -808,6 +898,8 @@ private:
     time_point next_trial_{};
     std::chrono::milliseconds trial_interval_{0};
     unsigned consecutive_failures_{0};
+    time_point failover_until_{time_point::min()};
+    std::vector<std::pair<server_id, time_point>> retired_;  // when each was last retired
     std::string last_connect_error_;
     time_point last_connect_error_at_{};
     std::uint64_t created_total_{0};
