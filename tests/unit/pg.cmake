@@ -7,3 +7,7 @@ connmgr_test(connmgr_pg_statement_cache_unit_tests LABEL unit
   LIBS connmgr_pg connmgr_core)
 target_include_directories(connmgr_pg_statement_cache_unit_tests PRIVATE
   ${PROJECT_SOURCE_DIR}/lib/src/pg)
+connmgr_test(connmgr_pg_hosts_unit_tests LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_hosts_test.cpp
+  LIBS connmgr_pg connmgr_core)
+target_include_directories(connmgr_pg_hosts_unit_tests PRIVATE ${PROJECT_SOURCE_DIR}/lib/src/pg)

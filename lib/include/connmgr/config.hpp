@@ -82,6 +82,9 @@ struct database_config {
     bool close_when_unreferenced{false};  ///< close the pools when the last store_ref goes
     bool pgbouncer{false};                ///< PostgreSQL behind PgBouncer (transaction pooling):
                                           ///< no named prepared statements, no session settings
+    /// A server of a multi-host database found down or of the wrong kind is tried last until
+    /// this much time has passed since (DESIGN §12).
+    milliseconds hosts_recheck_interval{10'000};
 
     backend kind() const noexcept { return url.kind(); }
 };

@@ -151,6 +151,24 @@ db_url db_url::parse(std::string_view text) {
         u.kind_ = backend::postgres;
         // libpq only knows the lower-case schemes; give it the rest verbatim.
         std::string conninfo = "postgresql" + std::string(text.substr(colon));
+        // load_balance_hosts is libpq 16's name, implemented by connmgr: libpq 15 would refuse
+        // it, so it is taken out of the query here and kept as a parameter of connmgr's own.
+        std::string balance;
+        if (auto q = conninfo.find('?'); q != std::string::npos) {
+            std::string query = conninfo.substr(q + 1), kept;
+            conninfo.resize(q);
+            for (const auto& kv : split(query, '&')) {
+                if (kv.rfind("load_balance_hosts=", 0) == 0) {
+                    balance = kv.substr(std::string_view("load_balance_hosts=").size());
+                    if (balance != "disable" && balance != "random")
+                        fail(raw_secret, "PostgreSQL: load_balance_hosts must be disable or "
+                                         "random, not '" + balance + "'");
+                } else if (!kv.empty()) {
+                    kept += (kept.empty() ? "" : "&") + kv;
+                }
+            }
+            if (!kept.empty()) conninfo += "?" + kept;
+        }
         char* err = nullptr;
         std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(
             PQconninfoParse(conninfo.c_str(), &err), &PQconninfoFree);
@@ -166,6 +184,18 @@ db_url db_url::parse(std::string_view text) {
             if (!o->val) continue;
             u.pg_params_.emplace_back(o->keyword, o->val);
             params[o->keyword] = o->val;
+        }
+        if (!balance.empty()) {
+            u.pg_params_.emplace_back("load_balance_hosts", balance);
+            params["load_balance_hosts"] = balance;
+        }
+        if (auto t = params.find("target_session_attrs"); t != params.end()) {
+            static constexpr std::string_view known[] = {"any",     "read-write", "read-only",
+                                                         "primary", "standby",    "prefer-standby"};
+            if (std::find(std::begin(known), std::end(known), t->second) == std::end(known))
+                fail(raw_secret, "PostgreSQL: target_session_attrs must be one of any, "
+                                 "read-write, read-only, primary, standby, prefer-standby, not '" +
+                                     t->second + "'");
         }
         auto take = [&](const char* key) {
             auto it = params.find(key);
@@ -186,6 +216,9 @@ db_url db_url::parse(std::string_view text) {
         std::vector<std::string> endpoints;
         for (std::size_t i = 0; i < hosts.size(); ++i) {
             std::string host = hosts[i];
+            if (host.empty() && hosts.size() > 1)
+                fail(raw_secret, "PostgreSQL: host " + std::to_string(i + 1) + " of " +
+                                     std::to_string(hosts.size()) + " in the host list is empty");
             // A path is a unix socket directory: case matters there.
             if (host.empty() || host.front() != '/') host = lower(host);
             std::string port = ports.size() == 1 ? ports[0] : ports[i];

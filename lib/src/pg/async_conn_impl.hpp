@@ -54,6 +54,8 @@ public:
 
     bool is_broken() const noexcept;
     bool is_idle() const noexcept;
+    /// The libpq connection (null once closed), for parameter statuses and host.
+    const PGconn* raw() const noexcept { return conn_; }
     int backend_pid() const noexcept;
     /// Statements prepared on the server and cached now / prepared in total (between
     /// operations only: the strand changes them).

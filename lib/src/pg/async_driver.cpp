@@ -4,19 +4,25 @@
 #include "async_conn_impl.hpp"
 #include "connect_failure.hpp"
 #include "conninfo.hpp"
+#include "hosts.hpp"
 #include "resolve.hpp"
+
+#include <libpq-fe.h>
 
 namespace connmgr::pg {
 
 async_driver::async_driver(const database_config& db, const pool_options& options)
-    : async_driver(detail::params_of(db), db.name, options, db.pgbouncer) {}
+    : async_driver(detail::params_of(db), db.name, options, db.pgbouncer) {
+    if (plan_) plan_ = detail::host_plan::of(params_, db.hosts_recheck_interval);
+}
 
 async_driver::async_driver(conn_params params, std::string name, const pool_options& options,
                            bool pgbouncer)
     : params_(std::move(params)),
       name_(std::move(name)),
       options_(options),
-      pgbouncer_(pgbouncer) {}
+      pgbouncer_(pgbouncer),
+      plan_(detail::host_plan::of(params_, std::chrono::milliseconds{10'000})) {}
 
 namespace {
 
@@ -46,13 +52,104 @@ void connect_resolved(boost::asio::any_io_executor ex, const conn_params& params
 
 }  // namespace
 
+namespace {
+
+// One multi-host connect (DESIGN §12): each host alone, in the order the server table
+// suggests, each within its own connect_timeout (PQconnectPoll has none); what each connect
+// shows of its server is learned for every database naming it.
+struct multi_connect : std::enable_shared_from_this<multi_connect> {
+    using outcome = connect_outcome<async_connection>;
+    std::function<void(const conn_params&, steady_time, connect_handler<async_connection>)> one;
+    std::shared_ptr<const detail::host_plan> plan;
+    conn_params params;
+    std::string name;
+    std::chrono::milliseconds per_host{0};
+    steady_time deadline;
+    connect_handler<async_connection> done;
+    std::vector<std::size_t> order;
+    std::size_t next{0};
+    int pass{0};
+    int passes{1};
+    std::string tried;
+
+    void step() {
+        if (next == order.size() && ++pass < passes) next = 0;
+        const auto now = std::chrono::steady_clock::now();
+        if (next == order.size() || now >= deadline) return fail();
+        const std::size_t i = order[next++];
+        auto host_deadline = deadline;
+        if (per_host.count() > 0) host_deadline = std::min(deadline, now + per_host);
+        one(plan->params_for(params, i), host_deadline,
+            [self = shared_from_this(), i](outcome out) { self->landed(i, std::move(out)); });
+    }
+
+    void landed(std::size_t i, outcome out) {
+        const auto& h = plan->hosts()[i];
+        auto& table = connmgr::detail::server_table::instance();
+        if (!out.connection || out.error) {
+            if (out.connection) out.connection->impl().close();
+            if (out.failure != connect_failure::transient) return std::exchange(done, nullptr)(std::move(out));
+            table.learn(h.id, server_state::down, out.message);
+            note(h.name + ": " + out.message);
+            return step();
+        }
+        const PGconn* conn = out.connection->impl().raw();
+        auto* c = const_cast<PGconn*>(conn);
+        const auto state = detail::state_of(PQparameterStatus(c, "in_hot_standby"),
+                                            PQparameterStatus(c, "default_transaction_read_only"));
+        table.learn(h.id, state);
+        if (detail::fits(plan->goal(), state, pass == 0 && passes == 2)) {
+            out.server = h.id;
+            return std::exchange(done, nullptr)(std::move(out));
+        }
+        out.connection->impl().close();
+        note(h.name + " is " + to_string(state));
+        step();
+    }
+
+    void note(const std::string& what) {
+        if (pass == 0) tried += (tried.empty() ? "" : "; ") + what;
+    }
+
+    void fail() {
+        outcome out;
+        out.error = make_error_code(errc::connect_failed);
+        out.message = "PostgreSQL connect to '" + name +
+                      "' failed: no server fits target_session_attrs=" +
+                      detail::to_string(plan->goal()) + " (" + tried + ")";
+        std::exchange(done, nullptr)(std::move(out));
+    }
+};
+
+}  // namespace
+
 void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time deadline,
                                  connect_handler<connection> handler) const {
+    if (!plan_) return connect_one(std::move(ex), params_, deadline, std::move(handler));
+    auto op = std::make_shared<multi_connect>();
+    // A copy of the driver: the pool (and this driver) may go away before the last host answers.
+    op->one = [driver = std::make_shared<async_driver>(*this), ex](
+                  const conn_params& p, steady_time d, connect_handler<connection> h) {
+        driver->connect_one(ex, p, d, std::move(h));
+    };
+    op->plan = plan_;
+    op->params = params_;
+    op->name = name_;
+    op->per_host = options_.connect_timeout;
+    op->deadline = deadline;
+    op->done = std::move(handler);
+    op->order = plan_->order();
+    op->passes = plan_->goal() == detail::target::prefer_standby ? 2 : 1;
+    op->step();
+}
+
+void async_driver::connect_one(boost::asio::any_io_executor ex, const conn_params& base,
+                               steady_time deadline, connect_handler<connection> handler) const {
     if (options_.connect_timeout.count() > 0)
         deadline = std::min(deadline, std::chrono::steady_clock::now() + options_.connect_timeout);
     // query_timeout is enforced by the connection (a server-side cancel), identically with or
     // without PgBouncer, so no statement_timeout startup option here.
-    auto params = detail::effective_params(params_, name_, options_, 0, false);
+    auto params = detail::effective_params(base, name_, options_, 0, false);
     // PgBouncer's transaction pooling hands each transaction to any server connection: a
     // statement prepared on one is unknown on the next.
     const std::size_t statement_cache = pgbouncer_ ? 0 : options_.statement_cache;
@@ -95,10 +192,30 @@ void async_driver::async_restore(connection& c, steady_time deadline, ping_handl
     impl->start_command("ROLLBACK", deadline, std::move(run_reset));
 }
 
-bool async_driver::reset(connection& c) const noexcept { return c.is_idle(); }
+bool async_driver::reset(connection& c) const noexcept {
+    if (!c.is_idle()) return false;
+    return !plan_ || plan_->still_fits(c.impl().raw(), false);  // switched over: retired
+}
 
-bool async_driver::is_broken(connection& c) const noexcept { return c.is_broken(); }
+bool async_driver::is_broken(connection& c) const noexcept {
+    if (!c.is_broken()) return false;
+    // The server went away (not our own query_timeout): a failover signal.
+    const PGconn* conn = c.impl().raw();
+    if (plan_ && conn != nullptr && PQstatus(const_cast<PGconn*>(conn)) == CONNECTION_BAD)
+        plan_->still_fits(conn, true);
+    return true;
+}
 
 void async_driver::close(connection& c) const noexcept { c.impl().close(); }
+
+std::function<bool(std::uint32_t, server_state)> async_driver::retire_rule() const {
+    if (!plan_) return {};
+    return [plan = plan_](std::uint32_t server, server_state state) {
+        if (state == server_state::primary && plan->goal() == detail::target::any) return false;
+        for (const auto& h : plan->hosts())
+            if (h.id == server) return !detail::fits(plan->goal(), state);
+        return false;
+    };
+}
 
 }  // namespace connmgr::pg

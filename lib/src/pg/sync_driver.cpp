@@ -4,6 +4,7 @@
 #include "cancel.hpp"
 #include "connect_failure.hpp"
 #include "conninfo.hpp"
+#include "hosts.hpp"
 #include "sync_watchdog.hpp"
 
 #include <libpq-fe.h>
@@ -88,6 +89,7 @@ std::string display_of(const conn_params& params) {
 sync_driver::sync_driver(const database_config& db, const pool_options& options)
     : sync_driver(detail::params_of(db), db.name, options, db.pgbouncer) {
     display_ = db.url.redacted();
+    if (plan_) plan_ = detail::host_plan::of(params_, db.hosts_recheck_interval);
 }
 
 sync_driver::sync_driver(conn_params params, std::string name, const pool_options& options,
@@ -96,7 +98,8 @@ sync_driver::sync_driver(conn_params params, std::string name, const pool_option
       name_(std::move(name)),
       display_(display_of(params_)),
       options_(options),
-      pgbouncer_(pgbouncer) {}
+      pgbouncer_(pgbouncer),
+      plan_(detail::host_plan::of(params_, std::chrono::milliseconds{10'000})) {}
 
 void sync_driver::begin_request(connection& c) noexcept {
     detail::sync_watchdog::instance().begin(&c);
@@ -132,13 +135,54 @@ std::string sync_driver::conninfo(long connect_timeout_seconds) const {
 }
 
 connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadline) const {
+    if (!plan_) return connect_one(params_, deadline);
+    // DESIGN §12: each host alone, in the order the server table suggests, each within its own
+    // connect_timeout; what each connect shows of its server is learned for every database.
+    auto& table = connmgr::detail::server_table::instance();
+    const auto goal = plan_->goal();
+    const auto order = plan_->order();
+    std::string tried;
+    const int passes = goal == detail::target::prefer_standby ? 2 : 1;
+    for (int pass = 0; pass < passes; ++pass) {
+        for (auto i : order) {
+            const auto& h = plan_->hosts()[i];
+            if (std::chrono::steady_clock::now() >= deadline) break;
+            auto out = connect_one(plan_->params_for(params_, i), deadline);
+            if (!out.connection) {
+                if (out.failure != connect_failure::transient) return out;  // as libpq: the end
+                table.learn(h.id, server_state::down, out.message);
+                if (pass == 0) tried += (tried.empty() ? "" : "; ") + h.name + ": " + out.message;
+                continue;
+            }
+            PGconn* conn = raw(*out.connection);
+            const auto state = detail::state_of(PQparameterStatus(conn, "in_hot_standby"),
+                                                PQparameterStatus(conn, "default_transaction_read_only"));
+            table.learn(h.id, state);
+            if (detail::fits(goal, state, pass == 0 && passes == 2)) {
+                out.server = h.id;
+                return out;
+            }
+            close(*out.connection);
+            if (pass == 0) tried += (tried.empty() ? "" : "; ") + h.name + " is " + to_string(state);
+        }
+    }
+    connect_outcome<connection> out;
+    out.error = make_error_code(errc::connect_failed);
+    out.message = "PostgreSQL connect to '" + name_ + "' failed: no server fits target_session_attrs=" +
+                  detail::to_string(goal) + " (" + tried + ")";
+    return out;
+}
+
+connect_outcome<sync_driver::connection> sync_driver::connect_one(const conn_params& params,
+                                                                 steady_time deadline) const {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (options_.connect_timeout.count() > 0) left = std::min(left, options_.connect_timeout);
     long seconds = static_cast<long>(std::max<long long>((left.count() + 999) / 1000, 2));
     connect_outcome<connection> out;
     try {
-        auto c = std::make_unique<connection>(conninfo(seconds));
+        auto c = std::make_unique<connection>(detail::to_conninfo(detail::effective_params(
+            params, name_, options_, seconds, !pgbouncer_)));
         // A pooled connection must stay broken once broken: the pool replaces it.
         // Deprecated in libpqxx 6 but still in force there: reactivation would hide breakage.
 #pragma GCC diagnostic push
@@ -188,6 +232,7 @@ bool sync_driver::reset(connection& c) const noexcept {
         default:  // a statement still running, or unknown: not worth rescuing
             return false;
     }
+    if (plan_ && !plan_->still_fits(conn, false)) return false;  // switched over: retired
     if (options_.reset_query.empty() || pgbouncer_) return true;
     return run_until(conn, options_.reset_query.c_str(),
                      std::chrono::steady_clock::now() + bound) &&
@@ -196,20 +241,38 @@ bool sync_driver::reset(connection& c) const noexcept {
 
 bool sync_driver::is_broken(connection& c) const noexcept {
     PGconn* conn = raw(c);
-    if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return true;
-    if (options_.query_timeout.count() > 0 && detail::sync_watchdog::instance().timed_out(&c))
+    if (conn == nullptr) return true;
+    const bool timed_out =
+        options_.query_timeout.count() > 0 && detail::sync_watchdog::instance().timed_out(&c);
+    // The server went away (not our own query_timeout closing it): a failover signal.
+    auto lost = [&] {
+        if (plan_ && !timed_out) plan_->still_fits(conn, true);
         return true;
+    };
+    if (PQstatus(conn) != CONNECTION_OK) return lost();
+    if (timed_out) return true;
     // An idle connection receives nothing but the server's goodbye (or a rare notice): if the
     // socket is readable, read it now so a terminated backend is noticed before reuse.
     pollfd p{PQsocket(conn), POLLIN, 0};
-    if (PQisBusy(conn) == 0 && ::poll(&p, 1, 0) > 0)
-        return PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK;
+    if (PQisBusy(conn) == 0 && ::poll(&p, 1, 0) > 0) {
+        if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK) return lost();
+    }
     return false;
 }
 
 void sync_driver::close(connection& c) const noexcept {
     if (options_.query_timeout.count() > 0) detail::sync_watchdog::instance().forget(&c);
     c.disconnect();
+}
+
+std::function<bool(std::uint32_t, server_state)> sync_driver::retire_rule() const {
+    if (!plan_) return {};
+    return [plan = plan_](std::uint32_t server, server_state state) {
+        if (state == server_state::primary && plan->goal() == detail::target::any) return false;
+        for (const auto& h : plan->hosts())
+            if (h.id == server) return !detail::fits(plan->goal(), state);
+        return false;
+    };
 }
 
 }  // namespace connmgr::pg

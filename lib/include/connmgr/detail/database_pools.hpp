@@ -12,6 +12,7 @@
 #include <connmgr/async_pool.hpp>
 #include <connmgr/close_summary.hpp>
 #include <connmgr/config.hpp>
+#include <connmgr/detail/server_table.hpp>
 #include <connmgr/pool_params.hpp>
 #include <connmgr/pool_stats.hpp>
 #include <connmgr/sync_pool.hpp>
@@ -19,6 +20,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,17 +61,24 @@ public:
 
     std::shared_ptr<sync_pool_type> sync() {
         std::lock_guard lock(mutex_);
-        if (!sync_)
-            sync_ = std::make_shared<sync_pool_type>(SyncDriver(config_, config_.sync_pool),
-                                                     params(config_.sync_pool));
+        if (!sync_) {
+            SyncDriver driver(config_, config_.sync_pool);
+            auto rule = retire_rule_of(driver);
+            sync_ = std::make_shared<sync_pool_type>(std::move(driver), params(config_.sync_pool));
+            sync_follows_ = follow(sync_, std::move(rule));
+        }
         return sync_;
     }
 
     std::shared_ptr<async_pool_type> async() {
         std::lock_guard lock(mutex_);
-        if (!async_)
-            async_ = std::make_shared<async_pool_type>(
-                executors_, AsyncDriver(config_, config_.async_pool), params(config_.async_pool));
+        if (!async_) {
+            AsyncDriver driver(config_, config_.async_pool);
+            auto rule = retire_rule_of(driver);
+            async_ = std::make_shared<async_pool_type>(executors_, std::move(driver),
+                                                       params(config_.async_pool));
+            async_follows_ = follow(async_, std::move(rule));
+        }
         return async_;
     }
 
@@ -91,6 +100,8 @@ public:
             std::lock_guard lock(mutex_);
             s = std::move(sync_);
             a = std::move(async_);
+            sync_follows_.reset();
+            async_follows_.reset();
         }
         close_summary sum;
         if (s) sum += s->close(drain);
@@ -117,6 +128,31 @@ public:
     const std::string& display_names() const noexcept { return names_; }
 
 private:
+    using rule_type = std::function<bool(server_id, server_state)>;
+
+    // A driver of a database with several servers says which state changes retire a server
+    // for its pool (DESIGN §12); others have no rule.
+    template <class Driver>
+    static rule_type retire_rule_of(const Driver& d) {
+        if constexpr (requires { d.retire_rule(); })
+            return d.retire_rule();
+        else
+            return {};
+    }
+
+    // The pool retires a server whose new state its rule refuses, for as long as the returned
+    // subscription lives (the pool itself is held weakly).
+    template <class Pool>
+    static std::shared_ptr<void> follow(const std::shared_ptr<Pool>& pool, rule_type rule) {
+        if (!rule) return nullptr;
+        return server_table::instance().subscribe(
+            [weak = std::weak_ptr<Pool>(pool), rule = std::move(rule)](
+                server_id server, server_state, server_state now) {
+                if (!rule(server, now)) return;
+                if (auto p = weak.lock()) p->retire_server(server, true);
+            });
+    }
+
     pool_params params(const pool_options& pool) const {
         return {names_, config_.url.redacted(), backend_name(config_.kind()),
                 pool,   config_.retry,          config_.circuit_breaker};
@@ -128,6 +164,8 @@ private:
     mutable std::mutex mutex_;
     std::shared_ptr<sync_pool_type> sync_;
     std::shared_ptr<async_pool_type> async_;
+    std::shared_ptr<void> sync_follows_;
+    std::shared_ptr<void> async_follows_;
 };
 
 }  // namespace connmgr::detail

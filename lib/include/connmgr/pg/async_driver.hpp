@@ -32,10 +32,13 @@
 /// once. A connection is used by one thread at a time.
 
 #include <connmgr/config.hpp>
+#include <connmgr/detail/server_table.hpp>
 #include <connmgr/driver.hpp>
 #include <connmgr/pg/async_connection.hpp>
 #include <connmgr/pg/sync_driver.hpp>
 
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace connmgr::pg {
@@ -59,11 +62,21 @@ public:
     bool is_broken(connection& c) const noexcept;
     void close(connection& c) const noexcept;
 
+    /// For a multi-host database: whether its pool should retire its connections to `server`
+    /// now that the server is in `state` (a state that does not fit its target). Empty for a
+    /// single-server database. Safe from any thread.
+    std::function<bool(std::uint32_t server, server_state state)> retire_rule() const;
+
 private:
+    void connect_one(boost::asio::any_io_executor ex, const conn_params& params,
+                     steady_time deadline, connect_handler<connection> handler) const;
+
     conn_params params_;
     std::string name_;
     pool_options options_;
     bool pgbouncer_;
+    /// Several hosts or a target_session_attrs: connmgr tries the hosts itself (DESIGN §12).
+    std::shared_ptr<const detail::host_plan> plan_;
 };
 
 static_assert(connmgr::async_driver<async_driver>);

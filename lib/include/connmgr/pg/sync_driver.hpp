@@ -32,17 +32,24 @@
 /// once. A connection is used by one thread at a time.
 
 #include <connmgr/config.hpp>
+#include <connmgr/detail/server_table.hpp>
 #include <connmgr/driver.hpp>
 
 #include <pqxx/connection>
 
 #include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace connmgr::pg {
+
+namespace detail {
+class host_plan;
+}
 
 /// libpq keyword/value pairs.
 using conn_params = std::vector<std::pair<std::string, std::string>>;
@@ -74,12 +81,21 @@ public:
     /// Contains the password: never print it.
     std::string conninfo(long connect_timeout_seconds) const;
 
+    /// For a multi-host database: whether its pool should retire its connections to `server`
+    /// now that the server is in `state` (a state that does not fit its target). Empty for a
+    /// single-server database. Safe from any thread.
+    std::function<bool(std::uint32_t server, server_state state)> retire_rule() const;
+
 private:
+    connect_outcome<connection> connect_one(const conn_params& params, steady_time deadline) const;
+
     conn_params params_;
     std::string name_;
     std::string display_;  ///< the redacted URL, for messages
     pool_options options_;
     bool pgbouncer_;
+    /// Several hosts or a target_session_attrs: connmgr tries the hosts itself (DESIGN §12).
+    std::shared_ptr<const detail::host_plan> plan_;
 };
 
 static_assert(connmgr::sync_driver<sync_driver>);
