@@ -6,11 +6,25 @@
 #
 #   scripts/services.sh start|stop|restart|status [SERVICE...]   (default: every service)
 #   scripts/services.sh env                                       export lines for tests
+#   scripts/services.sh pg-ha ACTION [N] [ARG]                    fault helpers (see below)
 #
 # SERVICE is postgres, pgbouncer, redis, redis-auth, redis-tls or falkordb (skipped with a warning
 # when valkey-server or the module is missing; `env` then says why instead of exporting its URL). `start` is idempotent and
 # handles stale pid files; `stop` leaves nothing running. PostgreSQL and PgBouncer refuse to run
 # as root, so they run as the `postgres` user.
+#
+# Multi-server topologies for failover tests start only when named (`start pg-ha`); a bare
+# `stop` stops them too, and `env` always exports their URLs:
+#   pg-ha   PostgreSQL 15 primary (node 0) and two streaming standbys (nodes 1, 2) on
+#           55440..55442, same role, password and database as `postgres`
+#           (CONNMGR_TEST_PG_HA_URL, CONNMGR_TEST_PG_HA_PORTS, CONNMGR_PG_HA_PORT0..2).
+#           pg-ha promote N | stop N [fast|immediate] | kill N | start-node N | freeze N | thaw N
+#                 | read-only N on|off | rejoin N | reset | role N | status
+#           Each waits until done (promotion finished, standbys streaming, port closed) and exits
+#           non-zero with a message otherwise. `reset` brings back node 0 primary, 1 and 2 standbys
+#           of it, all up and writable, in well under a second when nobody was promoted; after a
+#           promotion it restores the snapshot taken at creation (a few seconds; data written
+#           since is gone).
 #
 # CONNMGR_SERVICES_PORT_OFFSET=N shifts every port by N, so two checkouts (each with its own
 # .run/) can run their servers side by side without one's fault tests freezing the other's.
@@ -26,6 +40,8 @@ REDIS_AUTH_PORT=$((56380 + off)) REDIS_TLS_PORT=$((56381 + off)) FALKORDB_PORT=$
 PG_USER=connmgr PG_PASSWORD=connmgr-secret PG_DB=connmgr_test
 REDIS_PASSWORD=redis-secret
 ALL=(postgres pgbouncer redis redis-auth redis-tls falkordb)
+# Multi-server topologies for failover tests: started only when named.
+EXTRA=(pg-ha)
 FALKORDB_MODULE="$RUN/tools/node_modules/@falkordblite/linux-x64/bin/falkordb.so"
 VALKEY=/usr/bin/valkey-server
 
@@ -229,32 +245,387 @@ start_falkordb() {
   start_redis_like falkordb
 }
 
+# ---- PostgreSQL HA: a primary and two streaming standbys (not in the default set) ---------
+# Nodes 0, 1 and 2 on ports 55440..55442 (+ offset), data in .run/pg-ha/nodeN. Replication and
+# the helpers' admin sessions use the `postgres` superuser over the shared unix socket directory
+# (trust); clients use TCP with the `connmgr` role's password, as with the plain service.
+# full_page_writes stays on: pg_rewind refuses a source server without it.
+PGHA="$RUN/pg-ha"
+PGHA_SOCK="$PGHA/sock"
+PGHA_NODES=(0 1 2)
+pgha_port() { echo $((55440 + $1 + off)); }
+pgha_data() { echo "$PGHA/node$1"; }
+pgha_log() { echo "$PGHA/node$1.log"; }
+pgha_ctl() { local n=$1; shift; as_postgres "$PG_BIN/pg_ctl" -D "$(pgha_data "$n")" "$@"; }
+pgha_node() { [[ ${1:-} =~ ^[012]$ ]] || die "pg-ha: node must be 0, 1 or 2, got '${1:-}'"; }
+pgha_conninfo() { echo "host=$PGHA_SOCK port=$(pgha_port "$1") user=postgres application_name=pg-ha-node$2"; }
+
+# psql as `postgres` on node N; the admin session itself is never read-only.
+pgha_psql() {
+  local n=$1; shift
+  as_postgres env PGOPTIONS="-c client_min_messages=warning -c default_transaction_read_only=off" \
+    PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -h "$PGHA_SOCK" -p "$(pgha_port "$n")" -U postgres \
+    -d postgres -v ON_ERROR_STOP=1 -qAtX "$@"
+}
+
+# The postmaster's pid, if it runs (a zombie does not count).
+pgha_pid() { live_pid "$(pgha_data "$1")/postmaster.pid"; }
+
+# Prints primary, standby or down (not listening, or not answering within 3 s: e.g. frozen).
+pgha_role() {
+  local n=$1 r
+  port_open "$(pgha_port "$n")" || { echo down; return; }
+  r=$(pgha_psql "$n" -c "SELECT pg_is_in_recovery()" 2>/dev/null) || { echo down; return; }
+  case $r in t) echo standby ;; f) echo primary ;; *) echo down ;; esac
+}
+
+# Waits (up to ~15 s) until standby N streams from node P.
+pgha_wait_streaming() {
+  local n=$1 p=$2 want i
+  want=$(pgha_port "$p")
+  for i in $(seq 1 150); do
+    [ "$(pgha_psql "$n" -c "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'" 2>/dev/null)" = "$want" ] && return 0
+    sleep 0.1
+  done
+  tail -5 "$(pgha_log "$n")" >&2
+  die "pg-ha: node $n does not stream from node $p (port $want) after 15 s; if its history diverged, run: services.sh pg-ha rejoin $n"
+}
+
+# Sends SIG to the postmaster and every child (backends, walsender, walreceiver...).
+pgha_signal() {
+  local n=$1 sig=$2 pid kids
+  pid=$(pgha_pid "$n") || return 1
+  kill "-$sig" "$pid" 2>/dev/null || true
+  kids=$(ps -o pid= --ppid "$pid" | tr -s ' \n' ' ')
+  # shellcheck disable=SC2086
+  [ -z "${kids// /}" ] || kill "-$sig" $kids 2>/dev/null || true
+}
+
+pgha_start_node() {
+  local n=$1 d port
+  d=$(pgha_data "$n") port=$(pgha_port "$n")
+  [ -s "$d/PG_VERSION" ] || die "pg-ha: node $n has no data directory (run: services.sh start pg-ha)"
+  port_open "$port" && return 0
+  # After a SIGKILL the lock files stay behind (see start_postgres).
+  if [ -f "$d/postmaster.pid" ] && ! pgha_pid "$n" >/dev/null; then
+    rm -f "$d/postmaster.pid" "$PGHA_SOCK/.s.PGSQL.$port" "$PGHA_SOCK/.s.PGSQL.$port.lock"
+  fi
+  pgha_ctl "$n" -w -t 60 -l "$(pgha_log "$n")" -o "-p $port" start >/dev/null \
+    || { tail -20 "$(pgha_log "$n")" >&2; die "pg-ha: node $n did not start (log: $(pgha_log "$n"))"; }
+}
+
+pgha_stop_node() {
+  local n=$1 mode=${2:-fast} port
+  [[ $mode =~ ^(smart|fast|immediate)$ ]] || die "pg-ha: stop mode must be fast or immediate, got '$mode'"
+  port=$(pgha_port "$n")
+  [ -s "$(pgha_data "$n")/PG_VERSION" ] || return 0
+  pgha_signal "$n" CONT || true   # a frozen postmaster would never stop
+  if pgha_pid "$n" >/dev/null; then
+    pgha_ctl "$n" -w -t 30 -m "$mode" stop >/dev/null 2>&1 \
+      || { pgha_pid "$n" >/dev/null && die "pg-ha: node $n did not stop (-m $mode)"; }
+  fi
+  wait_port "$port" 0 || die "pg-ha: node $n still listens on $port"
+}
+
+# SIGKILL: the postmaster first (so it restarts no backend), then its children.
+pgha_kill_node() {
+  local n=$1 pid kids i
+  pid=$(pgha_pid "$n") || die "pg-ha: node $n is not running"
+  kids=$(ps -o pid= --ppid "$pid" | tr -s ' \n' ' ')
+  # shellcheck disable=SC2086
+  kill -KILL "$pid" $kids 2>/dev/null || true
+  wait_port "$(pgha_port "$n")" 0 || die "pg-ha: node $n still listens after SIGKILL"
+  for i in $(seq 1 100); do
+    local alive=0 p state
+    for p in $pid $kids; do
+      state=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) || continue
+      [ "$state" = Z ] || alive=1
+    done
+    [ $alive = 0 ] && return 0
+    sleep 0.05
+  done
+  die "pg-ha: node $n: processes $pid $kids survive SIGKILL"
+}
+
+pgha_freeze() {
+  local n=$1 pid kids
+  pid=$(pgha_pid "$n") || die "pg-ha: node $n is not running"
+  kill -STOP "$pid"   # first, so that it forks nothing while its children are stopped
+  kids=$(ps -o pid= --ppid "$pid" | tr -s ' \n' ' ')
+  # shellcheck disable=SC2086
+  [ -z "${kids// /}" ] || kill -STOP $kids 2>/dev/null || true
+}
+
+# The one node (other than $1, if given) that answers as a primary.
+pgha_current_primary() {
+  local skip=${1:-} n found=()
+  for n in "${PGHA_NODES[@]}"; do
+    [ "$n" = "$skip" ] && continue
+    [ "$(pgha_role "$n")" = primary ] && found+=("$n")
+  done
+  [ ${#found[@]} -eq 1 ] || die "pg-ha: expected one primary${skip:+ besides node $skip}, found ${#found[@]} (${found[*]:-none})"
+  echo "${found[0]}"
+}
+
+# Standby N streams from node P from now on (primary_conninfo is reloadable; the timeline
+# switch is followed because recovery_target_timeline is 'latest').
+pgha_follow() {
+  local n=$1 p=$2
+  pgha_psql "$n" -c "ALTER SYSTEM SET primary_conninfo = '$(pgha_conninfo "$p" "$n")'" \
+    -c "SELECT pg_reload_conf()" >/dev/null || die "pg-ha: could not point node $n at node $p"
+  pgha_wait_streaming "$n" "$p"
+}
+
+pgha_promote() {
+  local n=$1 role m
+  role=$(pgha_role "$n")
+  [ "$role" = standby ] || die "pg-ha: node $n is $role, not a standby: nothing to promote"
+  pgha_ctl "$n" -w -t 60 promote >/dev/null || die "pg-ha: promoting node $n failed (log: $(pgha_log "$n"))"
+  [ "$(pgha_role "$n")" = primary ] || die "pg-ha: node $n is not a primary after promotion"
+  # The other running standbys follow the new primary.
+  for m in "${PGHA_NODES[@]}"; do
+    [ "$m" = "$n" ] && continue
+    [ "$(pgha_role "$m")" = standby ] && pgha_follow "$m" "$n"
+  done
+  return 0
+}
+
+pgha_read_only() {
+  local n=$1 on=$2 sql i want
+  case $on in
+    on) sql="ALTER SYSTEM SET default_transaction_read_only = on" want=on ;;
+    off) sql="ALTER SYSTEM RESET default_transaction_read_only" want=off ;;
+    *) die "pg-ha: read-only takes on or off, got '$on'" ;;
+  esac
+  pgha_psql "$n" -c "$sql" -c "SELECT pg_reload_conf()" >/dev/null || die "pg-ha: node $n: $sql failed"
+  # The postmaster rereads the file asynchronously: wait until a new session sees the value.
+  for i in $(seq 1 100); do
+    [ "$(as_postgres env PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -h "$PGHA_SOCK" -p "$(pgha_port "$n")" \
+         -U postgres -d postgres -qAtX -c "SHOW default_transaction_read_only" 2>/dev/null)" = "$want" ] && return 0
+    sleep 0.05
+  done
+  die "pg-ha: node $n: default_transaction_read_only is not $want after 5 s"
+}
+
+# Makes node N a standby of the current primary: pg_rewind -R (which first runs crash recovery
+# in single-user mode when N was killed), else a fresh base backup.
+pgha_rejoin() {
+  local n=$1 p d port
+  p=$(pgha_current_primary "$n")
+  d=$(pgha_data "$n") port=$(pgha_port "$n")
+  if [ "$(pgha_role "$n")" = standby ] &&
+     [ "$(pgha_psql "$n" -c "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'" 2>/dev/null)" = "$(pgha_port "$p")" ]; then
+    return 0   # already streaming from the primary
+  fi
+  pgha_stop_node "$n" fast
+  if [ -f "$d/postmaster.pid" ] && ! pgha_pid "$n" >/dev/null; then
+    rm -f "$d/postmaster.pid" "$PGHA_SOCK/.s.PGSQL.$port" "$PGHA_SOCK/.s.PGSQL.$port.lock"
+  fi
+  # A promoted server's pg_control names its new timeline only after a checkpoint; without one
+  # pg_rewind sees "the same timeline" and rewinds nothing.
+  pgha_psql "$p" -c CHECKPOINT >/dev/null || die "pg-ha: CHECKPOINT on node $p failed"
+  if as_postgres "$PG_BIN/pg_rewind" -D "$d" --source-server="$(pgha_conninfo "$p" "$n") dbname=postgres" \
+       -R --no-sync >"$PGHA/rewind$n.log" 2>&1; then
+    touch "$d/standby.signal" && chown postgres:postgres "$d/standby.signal"
+  else
+    log "pg-ha: pg_rewind of node $n failed ($(tail -1 "$PGHA/rewind$n.log")); taking a fresh base backup"
+    pgha_basebackup "$p" "$n"
+  fi
+  pgha_start_node "$n"
+  pgha_follow "$n" "$p"
+}
+
+# A fresh copy of node P's data as a standby N of it.
+pgha_basebackup() {
+  local p=$1 n=$2 d
+  d=$(pgha_data "$n")
+  rm -rf "$d"
+  as_postgres "$PG_BIN/pg_basebackup" -h "$PGHA_SOCK" -p "$(pgha_port "$p")" -U postgres -D "$d" \
+    -X stream -R -c fast --no-sync -d "$(pgha_conninfo "$p" "$n")" >"$PGHA/basebackup$n.log" 2>&1 \
+    || { cat "$PGHA/basebackup$n.log" >&2; die "pg-ha: pg_basebackup of node $p into node $n failed"; }
+}
+
+pgha_expect_up() {
+  local n=$1 want=$2 role
+  role=$(pgha_role "$n")
+  [ "$role" = "$want" ] || die "pg-ha: node $n is $role, expected $want"
+}
+
+# First start: initdb node 0, the role and database, base backups for 1 and 2; then a clean
+# snapshot of all three in .run/pg-ha/pristine for `pg-ha reset`.
+pgha_create() {
+  local n
+  log "pg-ha: creating a primary and two standbys in $PGHA"
+  for n in "${PGHA_NODES[@]}"; do pgha_stop_node "$n" immediate; done
+  rm -rf "$PGHA"
+  mkdir -p "$PGHA_SOCK"
+  chown -R postgres:postgres "$PGHA" && chmod 700 "$PGHA"
+  local pwfile="$PGHA/pw" d0
+  d0=$(pgha_data 0)
+  echo "postgres-superuser-$$" > "$pwfile" && chown postgres "$pwfile"
+  # 1 MB WAL segments keep the copies small (pristine snapshot, base backups).
+  as_postgres "$PG_BIN/initdb" -D "$d0" --no-sync --wal-segsize=1 -U postgres --pwfile="$pwfile" \
+    --auth-local=trust --auth-host=scram-sha-256 >"$PGHA/initdb.log" 2>&1 \
+    || { cat "$PGHA/initdb.log" >&2; die "pg-ha: initdb failed"; }
+  rm -f "$pwfile"
+  cat >> "$d0/postgresql.conf" <<CONF
+
+# scripts/services.sh pg-ha (copied to the standbys by pg_basebackup)
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PGHA_SOCK'
+fsync = off
+synchronous_commit = off
+max_connections = 200
+wal_log_hints = on
+min_wal_size = '4MB'
+max_wal_size = '64MB'
+wal_keep_size = '64MB'
+wal_retrieve_retry_interval = '200ms'
+CONF
+  pgha_start_node 0
+  local psql=(pgha_psql 0)
+  "${psql[@]}" -c "CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASSWORD' CREATEROLE" \
+    -c "CREATE DATABASE $PG_DB OWNER $PG_USER" \
+    -c "GRANT pg_read_all_stats, pg_signal_backend TO $PG_USER" >/dev/null \
+    || die "pg-ha: creating the role and database failed"
+  for n in 1 2; do pgha_basebackup 0 "$n"; pgha_start_node "$n"; done
+  for n in 1 2; do pgha_wait_streaming "$n" 0; done
+  # The primary first: its shutdown checkpoint reaches the standbys before they stop.
+  for n in "${PGHA_NODES[@]}"; do pgha_stop_node "$n" fast; done
+  mkdir -p "$PGHA/pristine"
+  for n in "${PGHA_NODES[@]}"; do cp -a "$(pgha_data "$n")" "$PGHA/pristine/node$n"; done
+}
+
+start_pg_ha() {
+  local n
+  [ -s "$PGHA/pristine/node2/PG_VERSION" ] || pgha_create
+  for n in "${PGHA_NODES[@]}"; do pgha_start_node "$n"; done
+}
+
+stop_pg_ha() {
+  local n
+  for n in "${PGHA_NODES[@]}"; do pgha_stop_node "$n" fast; done
+}
+
+# Back to node 0 primary, 1 and 2 streaming from it, all up, none read-only. When no node was
+# ever promoted (no timeline history file anywhere), the nodes that are down are started and
+# read-only is turned off; otherwise all three are replaced by the pristine copies from the first
+# start (tables created since are gone in that case).
+pgha_reset() {
+  local n history=0
+  [ -s "$PGHA/pristine/node2/PG_VERSION" ] || die "pg-ha: not created yet (run: services.sh start pg-ha)"
+  for n in "${PGHA_NODES[@]}"; do
+    pgha_signal "$n" CONT || true
+    compgen -G "$(pgha_data "$n")/pg_wal/*.history" >/dev/null && history=1
+  done
+  if [ $history = 0 ]; then
+    for n in "${PGHA_NODES[@]}"; do pgha_start_node "$n"; done
+    if [ "$(pgha_role 0)" = primary ] && [ "$(pgha_role 1)" = standby ] && [ "$(pgha_role 2)" = standby ]; then
+      for n in "${PGHA_NODES[@]}"; do
+        grep -q '^default_transaction_read_only' "$(pgha_data "$n")/postgresql.auto.conf" && pgha_read_only "$n" off
+      done
+      for n in 1 2; do pgha_wait_streaming "$n" 0; done
+      return 0
+    fi
+    log "pg-ha: unexpected roles ($(pgha_role 0) $(pgha_role 1) $(pgha_role 2)): restoring the pristine copies"
+  fi
+  for n in "${PGHA_NODES[@]}"; do pgha_stop_node "$n" immediate; done
+  for n in "${PGHA_NODES[@]}"; do
+    rm -rf "$(pgha_data "$n")"
+    cp -a "$PGHA/pristine/node$n" "$(pgha_data "$n")"
+  done
+  for n in "${PGHA_NODES[@]}"; do pgha_start_node "$n"; done
+  for n in 1 2; do pgha_wait_streaming "$n" 0; done
+}
+
+pgha_status() {
+  local n rc=0 role
+  for n in "${PGHA_NODES[@]}"; do
+    role=$(pgha_role "$n")
+    echo "pg-ha node $n: $role on 127.0.0.1:$(pgha_port "$n")"
+    [ "$role" = down ] && rc=3
+  done
+  return $rc
+}
+
+pgha_usage() {
+  cat >&2 <<USAGE
+usage: $0 pg-ha promote N | stop N [fast|immediate] | kill N | start-node N | freeze N | thaw N
+                | read-only N on|off | rejoin N | reset | role N | status      (N = 0, 1, 2)
+USAGE
+  exit 2
+}
+
+pgha_action() {
+  local action=${1:-} n=${2:-}
+  case $action in ""|help|-h|--help) pgha_usage ;; esac
+  [ -s "$PGHA/pristine/node2/PG_VERSION" ] || [ "$action" = status ] || die "pg-ha: not created yet (run: services.sh start pg-ha)"
+  case $action in
+    promote|stop|kill|start-node|freeze|thaw|read-only|rejoin|role) pgha_node "$n" ;;
+  esac
+  case $action in
+    promote) pgha_promote "$n" ;;
+    stop) pgha_stop_node "$n" "${3:-fast}" ;;
+    kill) pgha_kill_node "$n" ;;
+    start-node) pgha_start_node "$n" ;;
+    freeze) pgha_freeze "$n" ;;
+    thaw) pgha_signal "$n" CONT || die "pg-ha: node $n is not running" ;;
+    read-only) pgha_read_only "$n" "${3:-}" ;;
+    rejoin) pgha_rejoin "$n" ;;
+    reset) pgha_reset ;;
+    role) pgha_role "$n" ;;
+    status) pgha_status ;;
+    *) pgha_usage ;;
+  esac
+}
+
 # ---- Dispatch ---------------------------------------------------------------------------
 start_one() {
   case $1 in
     postgres) start_postgres ;; pgbouncer) start_pgbouncer ;;
     redis|redis-auth|redis-tls) start_redis_like "$1" ;;
     falkordb) start_falkordb ;;
+    pg-ha) start_pg_ha ;;
   esac
 }
 stop_one() {
   case $1 in
     postgres) stop_postgres ;; pgbouncer) stop_pgbouncer ;;
     redis|redis-auth|redis-tls|falkordb) stop_redis_like "$1" ;;
+    pg-ha) stop_pg_ha ;;
   esac
+}
+status_one() {
+  case $1 in
+    pg-ha) pgha_status ;;
+    *) if port_open "$(port_of "$1")"; then echo "$1: up on 127.0.0.1:$(port_of "$1")"
+       else echo "$1: down"; return 3; fi ;;
+  esac
+}
+known_service() {
+  local s
+  for s in "${ALL[@]}" "${EXTRA[@]}"; do [ "$s" = "$1" ] && return 0; done
+  die "unknown service '$1' (expected one of: ${ALL[*]} ${EXTRA[*]})"
 }
 
 print_env() {
+  local pgha_ports=() pgha_hosts=() n
+  for n in "${PGHA_NODES[@]}"; do
+    pgha_ports+=("$(pgha_port "$n")") pgha_hosts+=("127.0.0.1:$(pgha_port "$n")")
+  done
   cat <<ENV
 export CONNMGR_TEST_PG_URL='postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB'
 export CONNMGR_TEST_PGBOUNCER_URL='postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PGBOUNCER_PORT/$PG_DB'
 export CONNMGR_TEST_REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
 export CONNMGR_TEST_REDIS_AUTH_URL='redis://connmgr:$REDIS_PASSWORD@127.0.0.1:$REDIS_AUTH_PORT/0'
 export CONNMGR_TEST_REDIS_TLS_URL='rediss://127.0.0.1:$REDIS_TLS_PORT/0?ssl_ca_certs=$RUN/tls/ca.pem'
+export CONNMGR_TEST_PG_HA_URL='postgresql://$PG_USER:$PG_PASSWORD@$(IFS=,; echo "${pgha_hosts[*]}")/$PG_DB'
+export CONNMGR_TEST_PG_HA_PORTS='${pgha_ports[*]}'
 export CONNMGR_SERVICES='$ROOT/scripts/services.sh'
 export CONNMGR_SERVICES_PORT_OFFSET=$off
 export CONNMGR_PG_PORT=$PG_PORT CONNMGR_PGBOUNCER_PORT=$PGBOUNCER_PORT CONNMGR_REDIS_PORT=$REDIS_PORT
 export CONNMGR_FALKORDB_PORT=$FALKORDB_PORT
+export CONNMGR_PG_HA_PORT0=${pgha_ports[0]} CONNMGR_PG_HA_PORT1=${pgha_ports[1]} CONNMGR_PG_HA_PORT2=${pgha_ports[2]}
 ENV
   local why
   if why=$(falkordb_unavailable); then
@@ -264,11 +635,30 @@ ENV
   fi
 }
 
+usage() {
+  cat >&2 <<USAGE
+usage: $0 start|stop|restart|status [${ALL[*]} ${EXTRA[*]}]
+       $0 env
+       $0 pg-ha ACTION ...     (see: $0 pg-ha help)
+USAGE
+  exit 2
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
+case $cmd in
+  pg-ha) pgha_action "$@"; exit ;;
+  env) print_env; exit ;;
+  start|stop|restart|status) ;;
+  *) usage ;;
+esac
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=("${ALL[@]}")
-for s in "${services[@]}"; do port_of "$s" >/dev/null; done
+if [ ${#services[@]} -eq 0 ]; then
+  # The multi-server topologies start only when named, but a bare `stop` stops them too.
+  services=("${ALL[@]}")
+  [ "$cmd" = stop ] && services+=("${EXTRA[@]}")
+fi
+for s in "${services[@]}"; do known_service "$s"; done
 
 case $cmd in
   start)
@@ -286,11 +676,6 @@ case $cmd in
     done ;;
   status)
     rc=0
-    for s in "${services[@]}"; do
-      if port_open "$(port_of "$s")"; then echo "$s: up on 127.0.0.1:$(port_of "$s")"
-      else echo "$s: down"; rc=3; fi
-    done
+    for s in "${services[@]}"; do status_one "$s" || rc=3; done
     exit $rc ;;
-  env) print_env ;;
-  *) echo "usage: $0 start|stop|restart|status|env [${ALL[*]}]" >&2; exit 2 ;;
 esac
