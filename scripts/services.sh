@@ -6,7 +6,7 @@
 #
 #   scripts/services.sh start|stop|restart|status [SERVICE...]   (default: every service)
 #   scripts/services.sh env                                       export lines for tests
-#   scripts/services.sh pg-ha ACTION [N] [ARG]                    fault helpers (see below)
+#   scripts/services.sh pg-ha|sentinel ACTION [ARG...]            fault helpers (see below)
 #
 # SERVICE is postgres, pgbouncer, redis, redis-auth, redis-tls or falkordb (skipped with a warning
 # when valkey-server or the module is missing; `env` then says why instead of exporting its URL). `start` is idempotent and
@@ -25,6 +25,14 @@
 #           of it, all up and writable, in well under a second when nobody was promoted; after a
 #           promotion it restores the snapshot taken at creation (a few seconds; data written
 #           since is gone).
+#   sentinel  valkey 8: service mymaster = data nodes 0 (master), 1, 2 on 56450..56452; service
+#           graphmaster = FalkorDB nodes 0 (master), 1 on 56455, 56456 (only when the module is
+#           installed); sentinels 0, 1, 2 on 56465..56467 monitor both (quorum 2, down after 1 s,
+#           failover timeout 5 s). CONNMGR_TEST_SENTINEL_URL, CONNMGR_TEST_FALKORDB_SENTINEL_URL,
+#           CONNMGR_TEST_SENTINEL_PORTS, CONNMGR_SENTINEL_PORT0..2.
+#           sentinel failover SERVICE (prints the new master) | freeze-master SERVICE | thaw
+#                    | stop-sentinel N | start-sentinel N | master SERVICE | reset | status
+#           `reset` leaves a topology alone that is as started, else recreates it (no data kept).
 #
 # CONNMGR_SERVICES_PORT_OFFSET=N shifts every port by N, so two checkouts (each with its own
 # .run/) can run their servers side by side without one's fault tests freezing the other's.
@@ -41,7 +49,7 @@ PG_USER=connmgr PG_PASSWORD=connmgr-secret PG_DB=connmgr_test
 REDIS_PASSWORD=redis-secret
 ALL=(postgres pgbouncer redis redis-auth redis-tls falkordb)
 # Multi-server topologies for failover tests: started only when named.
-EXTRA=(pg-ha)
+EXTRA=(pg-ha sentinel)
 FALKORDB_MODULE="$RUN/tools/node_modules/@falkordblite/linux-x64/bin/falkordb.so"
 VALKEY=/usr/bin/valkey-server
 
@@ -579,25 +587,299 @@ pgha_action() {
   esac
 }
 
+# ---- valkey instances of the multi-server topologies ---------------------------------------
+# One valkey-server (or sentinel) per directory: DIR/redis.pid, DIR/redis.log.
+vk_start() {  # DIR PORT [ARG...]  (started only when its port is closed)
+  local dir=$1 port=$2; shift 2
+  port_open "$port" && return 0
+  [ -x "$VALKEY" ] || die "valkey-server is not installed (run scripts/install-deps.sh)"
+  mkdir -p "$dir" && rm -f "$dir/redis.pid"
+  "$VALKEY" "$@" --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$dir" \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" || die "valkey on port $port did not start"
+  wait_port "$port" 1 || { tail -5 "$dir/redis.log" >&2; die "valkey not listening on $port (log: $dir/redis.log)"; }
+}
+vk_stop() {  # DIR PORT
+  local dir=$1 port=$2 pid
+  if pid=$(live_pid "$dir/redis.pid"); then kill -CONT "$pid" 2>/dev/null; kill "$pid" 2>/dev/null || true; fi
+  wait_port "$port" 0 || die "valkey still listens on $port (pid file $dir/redis.pid)"
+  rm -f "$dir/redis.pid"
+}
+vk_signal() {  # DIR SIG
+  local pid
+  pid=$(live_pid "$1/redis.pid") || return 1
+  kill "-$2" "$pid"
+}
+vk_cli() { valkey-cli -h 127.0.0.1 -t 3 "$@"; }   # -t: no hang on a frozen server
+# Fields of a `key value key value ...` reply (SENTINEL MASTER) or `key:value` lines (INFO).
+vk_field() { awk -v k="$1" 'f { print; exit } $0 == k { f = 1 }'; }
+vk_info() { tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2; exit }'; }
+
+# ---- Redis Sentinel: masters, replicas and three sentinels (not in the default set) --------
+# Service mymaster: data nodes 0 (master), 1, 2 on 56450..56452; service graphmaster (FalkorDB,
+# when the module is installed): graph nodes 0 (master), 1 on 56455, 56456; sentinels 0, 1, 2
+# on 56465..56467, each monitoring both services with quorum 2.
+SENT="$RUN/sentinel"
+sent_port() {  # KIND N   (KIND: data, graph, sentinel)
+  case $1 in data) echo $((56450 + $2 + off)) ;; graph) echo $((56455 + $2 + off)) ;;
+             sentinel) echo $((56465 + $2 + off)) ;; esac
+}
+sent_dir() { echo "$SENT/$1$2"; }
+sent_nodes() { case $1 in data|sentinel) echo 0 1 2 ;; graph) echo 0 1 ;; esac; }
+sent_kind_of() { case $1 in mymaster) echo data ;; graphmaster) echo graph ;; *) die "sentinel: unknown service '$1' (expected mymaster or graphmaster)" ;; esac; }
+sent_any_up() {
+  local kind n
+  for kind in data graph sentinel; do
+    for n in $(sent_nodes $kind); do port_open "$(sent_port "$kind" "$n")" && return 0; done
+  done
+  return 1
+}
+sent_has_graph() { [ -s "$SENT/graph" ]; }   # decided at creation: was the module there?
+sent_services() { echo mymaster; sent_has_graph && echo graphmaster; return 0; }
+
+sent_start_data() {  # KIND N
+  local kind=$1 n=$2 args=(--save '' --appendonly no --maxclients 2000)
+  [ "$kind" = graph ] && args+=(--loadmodule "$FALKORDB_MODULE")
+  [ "$n" = 0 ] || args+=(--replicaof 127.0.0.1 "$(sent_port "$kind" 0)")
+  vk_start "$(sent_dir "$kind" "$n")" "$(sent_port "$kind" "$n")" "${args[@]}"
+}
+
+sent_id() { printf 'connmgr-sentinel-%s' "$1" | sha1sum | cut -c1-40; }
+# The sentinels are told of each other and of the replicas up front (fixed ids), instead of
+# finding them through hello messages every 2 s: they agree at once.
+sent_write_conf() {  # N
+  local me=$1 dir conf s kind m r
+  dir=$(sent_dir sentinel "$me") conf="$(sent_dir sentinel "$me")/sentinel.conf"
+  mkdir -p "$dir"
+  { echo "sentinel myid $(sent_id "$me")"
+    for s in $(sent_services); do
+      kind=$(sent_kind_of "$s")
+      echo "sentinel monitor $s 127.0.0.1 $(sent_port "$kind" 0) 2"
+      echo "sentinel down-after-milliseconds $s 1000"
+      echo "sentinel failover-timeout $s 5000"
+      echo "sentinel parallel-syncs $s 1"
+      for r in $(sent_nodes "$kind"); do
+        [ "$r" = 0 ] || echo "sentinel known-replica $s 127.0.0.1 $(sent_port "$kind" "$r")"
+      done
+      for m in 0 1 2; do
+        [ "$m" = "$me" ] || echo "sentinel known-sentinel $s 127.0.0.1 $(sent_port sentinel "$m") $(sent_id "$m")"
+      done
+    done; } > "$conf"
+}
+
+# Sentinel N with its own (rewritten by it) configuration: what it learned survives a restart.
+sent_start_sentinel() {
+  local dir
+  dir=$(sent_dir sentinel "$1")
+  [ -s "$dir/sentinel.conf" ] || die "sentinel: no configuration for sentinel $1 (run: services.sh start sentinel)"
+  vk_start "$dir" "$(sent_port sentinel "$1")" "$dir/sentinel.conf" --sentinel
+}
+
+# What sentinel N says about SERVICE (SENTINEL MASTER field).
+sent_master_field() { vk_cli -p "$(sent_port sentinel "$1")" --raw SENTINEL MASTER "$2" 2>/dev/null | vk_field "$3"; }
+sent_master_addr() {  # N SERVICE -> host:port
+  vk_cli -p "$(sent_port sentinel "$1")" --raw SENTINEL GET-MASTER-ADDR-BY-NAME "$2" 2>/dev/null | paste -sd: -
+}
+
+# Every sentinel that runs knows SERVICE's master at PORT, its replicas (REPLICAS) and the
+# other two sentinels, and the master sees its replicas online.
+sent_settled() {  # SERVICE PORT REPLICAS
+  local s=$1 port=$2 replicas=$3 n flags
+  for n in 0 1 2; do
+    port_open "$(sent_port sentinel "$n")" || continue
+    [ "$(sent_master_addr "$n" "$s")" = "127.0.0.1:$port" ] || return 1
+    flags=$(sent_master_field "$n" "$s" flags)
+    [ "$flags" = master ] || return 1
+    [ "$(sent_master_field "$n" "$s" num-slaves)" = "$replicas" ] || return 1
+    [ "$(sent_master_field "$n" "$s" num-other-sentinels)" = 2 ] || return 1
+  done
+  [ "$(vk_cli -p "$port" INFO replication 2>/dev/null | vk_info connected_slaves)" = "$replicas" ]
+}
+sent_wait_settled() {  # SERVICE PORT REPLICAS [SECONDS]
+  local i
+  for i in $(seq 1 $((${4:-15} * 10))); do sent_settled "$1" "$2" "$3" && return 0; sleep 0.1; done
+  die "sentinel: $1 did not settle on master 127.0.0.1:$2 with $3 replicas and 3 sentinels within ${4:-15} s"
+}
+sent_replicas() { case $1 in mymaster) echo 2 ;; graphmaster) echo 1 ;; esac; }
+
+start_sentinel() {
+  local kind n s why
+  [ -x "$VALKEY" ] || die "sentinel: valkey-server is not installed (run scripts/install-deps.sh)"
+  # Nothing is persisted: with no server left running, start afresh (the sentinels' files would
+  # otherwise name a master that now starts as a replica).
+  sent_any_up || rm -rf "$SENT"
+  if [ ! -s "$(sent_dir sentinel 0)/sentinel.conf" ]; then
+    rm -rf "$SENT" && mkdir -p "$SENT"
+    if why=$(falkordb_unavailable); then log "warning: sentinel: no graphmaster: $why"
+    else echo "$FALKORDB_MODULE" > "$SENT/graph"; fi
+    for n in 0 1 2; do sent_write_conf "$n"; done
+  fi
+  for kind in data graph; do
+    [ $kind = graph ] && ! sent_has_graph && continue
+    for n in $(sent_nodes $kind); do sent_start_data "$kind" "$n"; done
+  done
+  for n in 0 1 2; do sent_start_sentinel "$n"; done
+  for s in $(sent_services); do
+    sent_wait_settled "$s" "$(sent_current_master_port "$s")" "$(sent_replicas "$s")"
+  done
+}
+
+stop_sentinel() {
+  local kind n
+  [ -d "$SENT" ] || return 0
+  for kind in sentinel data graph; do
+    for n in $(sent_nodes $kind); do vk_stop "$(sent_dir "$kind" "$n")" "$(sent_port "$kind" "$n")"; done
+  done
+}
+
+# The port of SERVICE's master as the first sentinel that answers sees it.
+sent_current_master_port() {
+  local n addr
+  for n in 0 1 2; do
+    addr=$(sent_master_addr "$n" "$1")
+    [ -n "$addr" ] && { echo "${addr##*:}"; return 0; }
+  done
+  die "sentinel: no sentinel answers for $1"
+}
+# The directory of the data node listening on PORT.
+sent_dir_of_port() {
+  local kind n
+  for kind in data graph; do
+    for n in $(sent_nodes $kind); do
+      [ "$(sent_port "$kind" "$n")" = "$1" ] && { sent_dir "$kind" "$n"; return 0; }
+    done
+  done
+  die "sentinel: no data node on port $1"
+}
+
+sent_all_name() {  # SERVICE PORT: every running sentinel names 127.0.0.1:PORT as the master
+  local n
+  for n in 0 1 2; do
+    port_open "$(sent_port sentinel "$n")" || continue
+    [ "$(sent_master_addr "$n" "$1")" = "127.0.0.1:$2" ] || return 1
+  done
+}
+
+sent_failover() {
+  local s=$1 kind old new i n
+  kind=$(sent_kind_of "$s")
+  old=$(sent_current_master_port "$s")
+  for n in 0 1 2; do
+    port_open "$(sent_port sentinel "$n")" || continue
+    local reply
+    reply=$(vk_cli -p "$(sent_port sentinel "$n")" SENTINEL FAILOVER "$s" 2>&1)
+    [ "$reply" = OK ] || die "sentinel: SENTINEL FAILOVER $s: $reply"
+    break
+  done
+  # Done when every running sentinel names a new master and it says it is one (the other
+  # replicas are repointed at it in the background).
+  for i in $(seq 1 300); do
+    new=$(sent_current_master_port "$s")
+    if [ "$new" != "$old" ] && [ "$(vk_cli -p "$new" ROLE 2>/dev/null | head -1)" = master ] &&
+       sent_all_name "$s" "$new"; then
+      echo "127.0.0.1:$new"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "sentinel: failover of $s did not finish within 30 s (master was 127.0.0.1:$old, now ${new:-?})"
+}
+
+sent_freeze_master() {
+  local port
+  port=$(sent_current_master_port "$1")
+  vk_signal "$(sent_dir_of_port "$port")" STOP || die "sentinel: master of $1 (port $port) is not running"
+}
+sent_thaw() {
+  local kind n
+  for kind in data graph; do
+    for n in $(sent_nodes $kind); do vk_signal "$(sent_dir "$kind" "$n")" CONT || true; done
+  done
+}
+sent_node() { [[ ${1:-} =~ ^[012]$ ]] || die "sentinel: sentinel number must be 0, 1 or 2, got '${1:-}'"; }
+
+# Back to data node 0 (graph node 0) as master with every replica and sentinel up; when the
+# sentinels already see exactly that, nothing is touched, else everything is recreated.
+sent_reset() {
+  local s kind ok=1 n
+  sent_thaw
+  for n in 0 1 2; do port_open "$(sent_port sentinel "$n")" || ok=0; done
+  if [ $ok = 1 ]; then
+    for s in $(sent_services); do
+      kind=$(sent_kind_of "$s")
+      sent_settled "$s" "$(sent_port "$kind" 0)" "$(sent_replicas "$s")" || { ok=0; break; }
+    done
+  fi
+  [ $ok = 1 ] && return 0
+  stop_sentinel
+  rm -rf "$SENT"
+  start_sentinel
+}
+
+sent_status() {
+  local kind n rc=0 port
+  for kind in data graph sentinel; do
+    [ $kind = graph ] && ! sent_has_graph && continue
+    for n in $(sent_nodes $kind); do
+      port=$(sent_port "$kind" "$n")
+      if port_open "$port"; then
+        if [ $kind = sentinel ]; then echo "sentinel: sentinel $n up on 127.0.0.1:$port"
+        else echo "sentinel: $kind $n $(vk_cli -p "$port" ROLE 2>/dev/null | head -1) on 127.0.0.1:$port"; fi
+      else echo "sentinel: $kind $n down"; rc=3; fi
+    done
+  done
+  return $rc
+}
+
+sent_usage() {
+  cat >&2 <<USAGE
+usage: $0 sentinel failover SERVICE | freeze-master SERVICE | thaw | stop-sentinel N
+                | start-sentinel N | master SERVICE | reset | status
+       (SERVICE = mymaster or graphmaster, N = 0, 1, 2)
+USAGE
+  exit 2
+}
+
+sentinel_action() {
+  local action=${1:-} arg=${2:-}
+  case $action in ""|help|-h|--help) sent_usage ;; esac
+  [ -s "$(sent_dir sentinel 0)/sentinel.conf" ] || [ "$action" = status ] || die "sentinel: not created yet (run: services.sh start sentinel)"
+  case $action in
+    failover|freeze-master|master) sent_kind_of "$arg" >/dev/null
+      [ "$arg" = graphmaster ] && ! sent_has_graph && die "sentinel: no graphmaster (the FalkorDB module was missing at creation)" ;;
+    stop-sentinel|start-sentinel) sent_node "$arg" ;;
+  esac
+  case $action in
+    failover) sent_failover "$arg" ;;
+    freeze-master) sent_freeze_master "$arg" ;;
+    thaw) sent_thaw ;;
+    stop-sentinel) vk_stop "$(sent_dir sentinel "$arg")" "$(sent_port sentinel "$arg")" ;;
+    start-sentinel) sent_start_sentinel "$arg" ;;
+    master) echo "127.0.0.1:$(sent_current_master_port "$arg")" ;;
+    reset) sent_reset ;;
+    status) sent_status ;;
+    *) sent_usage ;;
+  esac
+}
+
 # ---- Dispatch ---------------------------------------------------------------------------
 start_one() {
   case $1 in
     postgres) start_postgres ;; pgbouncer) start_pgbouncer ;;
     redis|redis-auth|redis-tls) start_redis_like "$1" ;;
     falkordb) start_falkordb ;;
-    pg-ha) start_pg_ha ;;
+    pg-ha) start_pg_ha ;; sentinel) start_sentinel ;;
   esac
 }
 stop_one() {
   case $1 in
     postgres) stop_postgres ;; pgbouncer) stop_pgbouncer ;;
     redis|redis-auth|redis-tls|falkordb) stop_redis_like "$1" ;;
-    pg-ha) stop_pg_ha ;;
+    pg-ha) stop_pg_ha ;; sentinel) stop_sentinel ;;
   esac
 }
 status_one() {
   case $1 in
-    pg-ha) pgha_status ;;
+    pg-ha) pgha_status ;; sentinel) sent_status ;;
     *) if port_open "$(port_of "$1")"; then echo "$1: up on 127.0.0.1:$(port_of "$1")"
        else echo "$1: down"; return 3; fi ;;
   esac
@@ -627,7 +909,21 @@ export CONNMGR_PG_PORT=$PG_PORT CONNMGR_PGBOUNCER_PORT=$PGBOUNCER_PORT CONNMGR_R
 export CONNMGR_FALKORDB_PORT=$FALKORDB_PORT
 export CONNMGR_PG_HA_PORT0=${pgha_ports[0]} CONNMGR_PG_HA_PORT1=${pgha_ports[1]} CONNMGR_PG_HA_PORT2=${pgha_ports[2]}
 ENV
+  local sentinels=() sports=()
+  for n in 0 1 2; do
+    sports+=("$(sent_port sentinel "$n")") sentinels+=("127.0.0.1:$(sent_port sentinel "$n")")
+  done
+  cat <<ENV
+export CONNMGR_TEST_SENTINEL_URL='redis+sentinel://$(IFS=,; echo "${sentinels[*]}")/mymaster'
+export CONNMGR_TEST_SENTINEL_PORTS='${sports[*]}'
+export CONNMGR_SENTINEL_PORT0=${sports[0]} CONNMGR_SENTINEL_PORT1=${sports[1]} CONNMGR_SENTINEL_PORT2=${sports[2]}
+ENV
   local why
+  if why=$(falkordb_unavailable); then
+    printf "unset CONNMGR_TEST_FALKORDB_SENTINEL_URL\n"
+  else
+    printf "export CONNMGR_TEST_FALKORDB_SENTINEL_URL='falkordb+sentinel://%s/graphmaster'\n" "$(IFS=,; echo "${sentinels[*]}")"
+  fi
   if why=$(falkordb_unavailable); then
     printf "unset CONNMGR_TEST_FALKORDB_URL\nexport CONNMGR_TEST_FALKORDB_UNAVAILABLE='%s'\n" "$why"
   else
@@ -640,6 +936,7 @@ usage() {
 usage: $0 start|stop|restart|status [${ALL[*]} ${EXTRA[*]}]
        $0 env
        $0 pg-ha ACTION ...     (see: $0 pg-ha help)
+       $0 sentinel ACTION ...  (see: $0 sentinel help)
 USAGE
   exit 2
 }
@@ -648,6 +945,7 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
   pg-ha) pgha_action "$@"; exit ;;
+  sentinel) sentinel_action "$@"; exit ;;
   env) print_env; exit ;;
   start|stop|restart|status) ;;
   *) usage ;;
