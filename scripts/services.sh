@@ -6,7 +6,7 @@
 #
 #   scripts/services.sh start|stop|restart|status [SERVICE...]   (default: every service)
 #   scripts/services.sh env                                       export lines for tests
-#   scripts/services.sh pg-ha|sentinel ACTION [ARG...]            fault helpers (see below)
+#   scripts/services.sh pg-ha|sentinel|cluster ACTION [ARG...]    fault helpers (see below)
 #
 # SERVICE is postgres, pgbouncer, redis, redis-auth, redis-tls or falkordb (skipped with a warning
 # when valkey-server or the module is missing; `env` then says why instead of exporting its URL). `start` is idempotent and
@@ -33,6 +33,13 @@
 #           sentinel failover SERVICE (prints the new master) | freeze-master SERVICE | thaw
 #                    | stop-sentinel N | start-sentinel N | master SERVICE | reset | status
 #           `reset` leaves a topology alone that is as started, else recreates it (no data kept).
+#   cluster valkey 8 Redis Cluster: nodes 0..5 on 40001..40006 (bus: port + 10000), nodes 0, 1, 2
+#           primaries of slots 0-5460, 5461-10922, 10923-16383, nodes 3, 4, 5 replicas.
+#           CONNMGR_TEST_CLUSTER_URL, CONNMGR_TEST_CLUSTER_PORTS, CONNMGR_CLUSTER_PORT0..2.
+#           cluster reshard FROM TO SLOTS (valkey-cli --cluster reshard; ~35 ms a slot here)
+#                   | failover N (CLUSTER FAILOVER on replica N) | freeze N | thaw N | stop N
+#                   | start-node N | reset | status
+#           `reset` leaves a cluster alone whose roles and slots are as created, else recreates it.
 #
 # CONNMGR_SERVICES_PORT_OFFSET=N shifts every port by N, so two checkouts (each with its own
 # .run/) can run their servers side by side without one's fault tests freezing the other's.
@@ -49,7 +56,7 @@ PG_USER=connmgr PG_PASSWORD=connmgr-secret PG_DB=connmgr_test
 REDIS_PASSWORD=redis-secret
 ALL=(postgres pgbouncer redis redis-auth redis-tls falkordb)
 # Multi-server topologies for failover tests: started only when named.
-EXTRA=(pg-ha sentinel)
+EXTRA=(pg-ha sentinel cluster)
 FALKORDB_MODULE="$RUN/tools/node_modules/@falkordblite/linux-x64/bin/falkordb.so"
 VALKEY=/usr/bin/valkey-server
 
@@ -637,7 +644,7 @@ sent_has_graph() { [ -s "$SENT/graph" ]; }   # decided at creation: was the modu
 sent_services() { echo mymaster; sent_has_graph && echo graphmaster; return 0; }
 
 sent_start_data() {  # KIND N
-  local kind=$1 n=$2 args=(--save '' --appendonly no --maxclients 2000)
+  local kind=$1 n=$2 args=(--save '' --appendonly no --maxclients 2000 --repl-diskless-sync-delay 0)
   [ "$kind" = graph ] && args+=(--loadmodule "$FALKORDB_MODULE")
   [ "$n" = 0 ] || args+=(--replicaof 127.0.0.1 "$(sent_port "$kind" 0)")
   vk_start "$(sent_dir "$kind" "$n")" "$(sent_port "$kind" "$n")" "${args[@]}"
@@ -692,7 +699,7 @@ sent_settled() {  # SERVICE PORT REPLICAS
     [ "$(sent_master_field "$n" "$s" num-slaves)" = "$replicas" ] || return 1
     [ "$(sent_master_field "$n" "$s" num-other-sentinels)" = 2 ] || return 1
   done
-  [ "$(vk_cli -p "$port" INFO replication 2>/dev/null | vk_info connected_slaves)" = "$replicas" ]
+  [ "$(vk_cli -p "$port" INFO replication 2>/dev/null | grep -c 'state=online')" = "$replicas" ]
 }
 sent_wait_settled() {  # SERVICE PORT REPLICAS [SECONDS]
   local i
@@ -704,6 +711,7 @@ sent_replicas() { case $1 in mymaster) echo 2 ;; graphmaster) echo 1 ;; esac; }
 start_sentinel() {
   local kind n s why
   [ -x "$VALKEY" ] || die "sentinel: valkey-server is not installed (run scripts/install-deps.sh)"
+  command -v valkey-cli >/dev/null || die "sentinel: valkey-cli is not installed (run scripts/install-deps.sh)"
   # Nothing is persisted: with no server left running, start afresh (the sentinels' files would
   # otherwise name a master that now starts as a replica).
   sent_any_up || rm -rf "$SENT"
@@ -861,25 +869,171 @@ sentinel_action() {
   esac
 }
 
+# ---- Redis Cluster: six valkey 8 nodes, three primaries with a replica each (not default) ---
+# Nodes 0..5 on 40001..40006 (+ offset; the cluster bus is port + 10000, so these stay at or
+# below 50535 with the largest offset). Created by `valkey-cli --cluster create`: nodes 0, 1, 2
+# start as primaries, 3, 4, 5 as their replicas (valkey-cli pairs them).
+CL="$RUN/cluster"
+CL_NODES=(0 1 2 3 4 5)
+cl_port() { echo $((40001 + $1 + off)); }
+cl_dir() { echo "$CL/node$1"; }
+cl_node() { [[ ${1:-} =~ ^[0-5]$ ]] || die "cluster: node must be 0..5, got '${1:-}'"; }
+cl_info() { vk_cli -p "$(cl_port "$1")" CLUSTER INFO 2>/dev/null | vk_info "$2"; }
+cl_role() { vk_cli -p "$(cl_port "$1")" ROLE 2>/dev/null | head -1; }
+
+cl_start_node() {
+  vk_start "$(cl_dir "$1")" "$(cl_port "$1")" --save '' --appendonly no --maxclients 2000 \
+    --repl-diskless-sync-delay 0 \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --enable-debug-command local
+}
+
+# Every node answers, says cluster_state:ok, knows 6 nodes and all 16384 slots; every replica's
+# link to its primary is up.
+cl_healthy() {
+  local n
+  for n in "${CL_NODES[@]}"; do
+    [ "$(cl_info "$n" cluster_state)" = ok ] || return 1
+    [ "$(cl_info "$n" cluster_known_nodes)" = 6 ] || return 1
+    [ "$(cl_info "$n" cluster_slots_ok)" = 16384 ] || return 1
+    if [ "$(cl_role "$n")" = slave ]; then
+      [ "$(vk_cli -p "$(cl_port "$n")" INFO replication 2>/dev/null | vk_info master_link_status)" = up ] || return 1
+    fi
+  done
+}
+cl_wait_healthy() {
+  local i
+  for i in $(seq 1 200); do cl_healthy && return 0; sleep 0.1; done
+  die "cluster: not healthy after 20 s (cluster_state ok, 6 nodes, 16384 slots, replicas linked on every node)"
+}
+
+# Roles and slot ranges by port: what `reset` compares with the layout right after creation.
+cl_layout() {
+  vk_cli -p "$(cl_port 0)" CLUSTER NODES 2>/dev/null |
+    awk '{ split($2, a, "@"); role = ($3 ~ /master/) ? "master" : "replica"; s = "";
+           for (i = 9; i <= NF; i++) s = s " " $i; print a[1], role s }' | sort
+}
+
+cl_create() {
+  local n addrs=()
+  log "cluster: creating six nodes in $CL"
+  for n in "${CL_NODES[@]}"; do vk_stop "$(cl_dir "$n")" "$(cl_port "$n")"; done
+  rm -rf "$CL" && mkdir -p "$CL"
+  for n in "${CL_NODES[@]}"; do cl_start_node "$n"; addrs+=("127.0.0.1:$(cl_port "$n")"); done
+  valkey-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$CL/create.log" 2>&1 \
+    || { tail -20 "$CL/create.log" >&2; die "cluster: valkey-cli --cluster create failed (log: $CL/create.log)"; }
+  cl_wait_healthy
+  cl_layout > "$CL/layout"
+}
+
+start_cluster() {
+  local n any=0
+  [ -x "$VALKEY" ] || die "cluster: valkey-server is not installed (run scripts/install-deps.sh)"
+  command -v valkey-cli >/dev/null || die "cluster: valkey-cli is not installed (run scripts/install-deps.sh)"
+  for n in "${CL_NODES[@]}"; do port_open "$(cl_port "$n")" && any=1; done
+  # Nothing is persisted: with no node left running, create the cluster afresh.
+  if [ $any = 0 ] || [ ! -s "$CL/layout" ]; then cl_create; return; fi
+  for n in "${CL_NODES[@]}"; do cl_start_node "$n"; done
+  cl_wait_healthy
+}
+
+stop_cluster() {
+  local n
+  [ -d "$CL" ] || return 0
+  for n in "${CL_NODES[@]}"; do vk_stop "$(cl_dir "$n")" "$(cl_port "$n")"; done
+}
+
+cl_myid() { vk_cli -p "$(cl_port "$1")" CLUSTER MYID 2>/dev/null; }
+
+cl_reshard() {  # FROM TO SLOTS
+  local from=$1 to=$2 slots=$3
+  cl_node "$from"; cl_node "$to"
+  [[ $slots =~ ^[0-9]+$ ]] && [ "$slots" -gt 0 ] || die "cluster: SLOTS must be a positive number, got '$slots'"
+  [ "$(cl_role "$from")" = master ] || die "cluster: node $from is not a primary"
+  [ "$(cl_role "$to")" = master ] || die "cluster: node $to is not a primary"
+  valkey-cli --cluster reshard "127.0.0.1:$(cl_port "$from")" --cluster-from "$(cl_myid "$from")" \
+    --cluster-to "$(cl_myid "$to")" --cluster-slots "$slots" --cluster-yes >"$CL/reshard.log" 2>&1 \
+    || { tail -20 "$CL/reshard.log" >&2; die "cluster: reshard of $slots slots from node $from to node $to failed (log: $CL/reshard.log)"; }
+  cl_wait_healthy
+}
+
+# CLUSTER FAILOVER on replica N; done when N is a primary and the cluster is healthy again.
+cl_failover() {
+  local n=$1 i reply
+  [ "$(cl_role "$n")" = slave ] || die "cluster: node $n is not a replica (CLUSTER FAILOVER goes to a replica)"
+  reply=$(vk_cli -p "$(cl_port "$n")" CLUSTER FAILOVER 2>&1)
+  [ "$reply" = OK ] || die "cluster: CLUSTER FAILOVER on node $n: $reply"
+  for i in $(seq 1 150); do
+    [ "$(cl_role "$n")" = master ] && cl_healthy && return 0
+    sleep 0.1
+  done
+  die "cluster: node $n is not a healthy primary 15 s after CLUSTER FAILOVER"
+}
+
+# Back to the layout right after creation, every node up and thawed; when the cluster already
+# has it, nothing is touched (keys stay), else it is recreated (empty).
+cl_reset() {
+  local n
+  for n in "${CL_NODES[@]}"; do vk_signal "$(cl_dir "$n")" CONT || true; done
+  if [ -s "$CL/layout" ] && cl_healthy && [ "$(cl_layout)" = "$(cat "$CL/layout")" ]; then return 0; fi
+  cl_create
+}
+
+cl_status() {
+  local n rc=0 port
+  for n in "${CL_NODES[@]}"; do
+    port=$(cl_port "$n")
+    if port_open "$port"; then echo "cluster: node $n $(cl_role "$n") on 127.0.0.1:$port ($(cl_info "$n" cluster_state))"
+    else echo "cluster: node $n down"; rc=3; fi
+  done
+  return $rc
+}
+
+cl_usage() {
+  cat >&2 <<USAGE
+usage: $0 cluster reshard FROM TO SLOTS | failover N | freeze N | thaw N | stop N | start-node N
+                | reset | status      (N, FROM, TO = 0..5)
+USAGE
+  exit 2
+}
+
+cluster_action() {
+  local action=${1:-} n=${2:-}
+  case $action in ""|help|-h|--help) cl_usage ;; esac
+  [ -s "$CL/layout" ] || [ "$action" = status ] || die "cluster: not created yet (run: services.sh start cluster)"
+  case $action in failover|freeze|thaw|stop|start-node) cl_node "$n" ;; esac
+  case $action in
+    reshard) cl_reshard "$n" "${3:-}" "${4:-}" ;;
+    failover) cl_failover "$n" ;;
+    freeze) vk_signal "$(cl_dir "$n")" STOP || die "cluster: node $n is not running" ;;
+    thaw) vk_signal "$(cl_dir "$n")" CONT || die "cluster: node $n is not running" ;;
+    stop) vk_stop "$(cl_dir "$n")" "$(cl_port "$n")" ;;
+    start-node) cl_start_node "$n" ;;
+    reset) cl_reset ;;
+    status) cl_status ;;
+    *) cl_usage ;;
+  esac
+}
+
 # ---- Dispatch ---------------------------------------------------------------------------
 start_one() {
   case $1 in
     postgres) start_postgres ;; pgbouncer) start_pgbouncer ;;
     redis|redis-auth|redis-tls) start_redis_like "$1" ;;
     falkordb) start_falkordb ;;
-    pg-ha) start_pg_ha ;; sentinel) start_sentinel ;;
+    pg-ha) start_pg_ha ;; sentinel) start_sentinel ;; cluster) start_cluster ;;
   esac
 }
 stop_one() {
   case $1 in
     postgres) stop_postgres ;; pgbouncer) stop_pgbouncer ;;
     redis|redis-auth|redis-tls|falkordb) stop_redis_like "$1" ;;
-    pg-ha) stop_pg_ha ;; sentinel) stop_sentinel ;;
+    pg-ha) stop_pg_ha ;; sentinel) stop_sentinel ;; cluster) stop_cluster ;;
   esac
 }
 status_one() {
   case $1 in
-    pg-ha) pgha_status ;; sentinel) sent_status ;;
+    pg-ha) pgha_status ;; sentinel) sent_status ;; cluster) cl_status ;;
     *) if port_open "$(port_of "$1")"; then echo "$1: up on 127.0.0.1:$(port_of "$1")"
        else echo "$1: down"; return 3; fi ;;
   esac
@@ -918,6 +1072,13 @@ export CONNMGR_TEST_SENTINEL_URL='redis+sentinel://$(IFS=,; echo "${sentinels[*]
 export CONNMGR_TEST_SENTINEL_PORTS='${sports[*]}'
 export CONNMGR_SENTINEL_PORT0=${sports[0]} CONNMGR_SENTINEL_PORT1=${sports[1]} CONNMGR_SENTINEL_PORT2=${sports[2]}
 ENV
+  local cports=() cnodes=()
+  for n in "${CL_NODES[@]}"; do cports+=("$(cl_port "$n")") cnodes+=("127.0.0.1:$(cl_port "$n")"); done
+  cat <<ENV
+export CONNMGR_TEST_CLUSTER_URL='redis+cluster://$(IFS=,; echo "${cnodes[*]}")'
+export CONNMGR_TEST_CLUSTER_PORTS='${cports[*]}'
+export CONNMGR_CLUSTER_PORT0=${cports[0]} CONNMGR_CLUSTER_PORT1=${cports[1]} CONNMGR_CLUSTER_PORT2=${cports[2]}
+ENV
   local why
   if why=$(falkordb_unavailable); then
     printf "unset CONNMGR_TEST_FALKORDB_SENTINEL_URL\n"
@@ -937,6 +1098,7 @@ usage: $0 start|stop|restart|status [${ALL[*]} ${EXTRA[*]}]
        $0 env
        $0 pg-ha ACTION ...     (see: $0 pg-ha help)
        $0 sentinel ACTION ...  (see: $0 sentinel help)
+       $0 cluster ACTION ...   (see: $0 cluster help)
 USAGE
   exit 2
 }
@@ -946,6 +1108,7 @@ cmd=${1:-}
 case $cmd in
   pg-ha) pgha_action "$@"; exit ;;
   sentinel) sentinel_action "$@"; exit ;;
+  cluster) cluster_action "$@"; exit ;;
   env) print_env; exit ;;
   start|stop|restart|status) ;;
   *) usage ;;
