@@ -264,7 +264,10 @@ start_falkordb() {
 # Nodes 0, 1 and 2 on ports 55440..55442 (+ offset), data in .run/pg-ha/nodeN. Replication and
 # the helpers' admin sessions use the `postgres` superuser over the shared unix socket directory
 # (trust); clients use TCP with the `connmgr` role's password, as with the plain service.
-# full_page_writes stays on: pg_rewind refuses a source server without it.
+# full_page_writes stays on: pg_rewind refuses a source server without it. synchronous_commit
+# stays on too (fsync is off, so it costs a write(), not a disk flush): a commit is then in the
+# WAL, and so on its way to the standbys, before the client hears of it, and a SIGKILL'd node
+# keeps what it acknowledged.
 PGHA="$RUN/pg-ha"
 PGHA_SOCK="$PGHA/sock"
 PGHA_NODES=(0 1 2)
@@ -489,7 +492,6 @@ pgha_create() {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PGHA_SOCK'
 fsync = off
-synchronous_commit = off
 max_connections = 200
 wal_log_hints = on
 min_wal_size = '4MB'
