@@ -340,7 +340,7 @@ pgha_stop_node() {
   pgha_signal "$n" CONT || true   # a frozen postmaster would never stop
   if pgha_pid "$n" >/dev/null; then
     pgha_ctl "$n" -w -t 30 -m "$mode" stop >/dev/null 2>&1 \
-      || { pgha_pid "$n" >/dev/null && die "pg-ha: node $n did not stop (-m $mode)"; }
+      || ! pgha_pid "$n" >/dev/null || die "pg-ha: node $n did not stop (-m $mode)"
   fi
   wait_port "$port" 0 || die "pg-ha: node $n still listens on $port"
 }
@@ -461,12 +461,6 @@ pgha_basebackup() {
   as_postgres "$PG_BIN/pg_basebackup" -h "$PGHA_SOCK" -p "$(pgha_port "$p")" -U postgres -D "$d" \
     -X stream -R -c fast --no-sync -d "$(pgha_conninfo "$p" "$n")" >"$PGHA/basebackup$n.log" 2>&1 \
     || { cat "$PGHA/basebackup$n.log" >&2; die "pg-ha: pg_basebackup of node $p into node $n failed"; }
-}
-
-pgha_expect_up() {
-  local n=$1 want=$2 role
-  role=$(pgha_role "$n")
-  [ "$role" = "$want" ] || die "pg-ha: node $n is $role, expected $want"
 }
 
 # First start: initdb node 0, the role and database, base backups for 1 and 2; then a clean
@@ -609,7 +603,7 @@ vk_start() {  # DIR PORT [ARG...]  (started only when its port is closed)
 }
 vk_stop() {  # DIR PORT
   local dir=$1 port=$2 pid
-  if pid=$(live_pid "$dir/redis.pid"); then kill -CONT "$pid" 2>/dev/null; kill "$pid" 2>/dev/null || true; fi
+  if pid=$(live_pid "$dir/redis.pid"); then kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; fi
   wait_port "$port" 0 || die "valkey still listens on $port (pid file $dir/redis.pid)"
   rm -f "$dir/redis.pid"
 }
@@ -618,7 +612,7 @@ vk_signal() {  # DIR SIG
   pid=$(live_pid "$1/redis.pid") || return 1
   kill "-$2" "$pid"
 }
-vk_cli() { valkey-cli -h 127.0.0.1 -t 3 "$@"; }   # -t: no hang on a frozen server
+vk_cli() { timeout 3 valkey-cli -h 127.0.0.1 "$@"; }   # a frozen server accepts and never answers
 # Fields of a `key value key value ...` reply (SENTINEL MASTER) or `key:value` lines (INFO).
 vk_field() { awk -v k="$1" 'f { print; exit } $0 == k { f = 1 }'; }
 vk_info() { tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2; exit }'; }
@@ -833,7 +827,7 @@ sent_status() {
       port=$(sent_port "$kind" "$n")
       if port_open "$port"; then
         if [ $kind = sentinel ]; then echo "sentinel: sentinel $n up on 127.0.0.1:$port"
-        else echo "sentinel: $kind $n $(vk_cli -p "$port" ROLE 2>/dev/null | head -1) on 127.0.0.1:$port"; fi
+        else echo "sentinel: $kind $n $(vk_cli -p "$port" ROLE 2>/dev/null | head -1 | grep . || echo 'not answering') on 127.0.0.1:$port"; fi
       else echo "sentinel: $kind $n down"; rc=3; fi
     done
   done
@@ -985,7 +979,7 @@ cl_status() {
   local n rc=0 port
   for n in "${CL_NODES[@]}"; do
     port=$(cl_port "$n")
-    if port_open "$port"; then echo "cluster: node $n $(cl_role "$n") on 127.0.0.1:$port ($(cl_info "$n" cluster_state))"
+    if port_open "$port"; then echo "cluster: node $n $(cl_role "$n" | grep . || echo 'not answering') on 127.0.0.1:$port ($(cl_info "$n" cluster_state))"
     else echo "cluster: node $n down"; rc=3; fi
   done
   return $rc
