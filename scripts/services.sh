@@ -39,7 +39,8 @@
 #           cluster reshard FROM TO SLOTS (valkey-cli --cluster reshard; ~35 ms a slot here)
 #                   | failover N (CLUSTER FAILOVER on replica N) | freeze N | thaw N | stop N
 #                   | start-node N | reset | status
-#           `reset` leaves a cluster alone whose roles and slots are as created, else recreates it.
+#           `reset` leaves a cluster alone whose roles and slots are as created, fails back when
+#           only failovers changed it (about 1 s each), else recreates it (empty, 3-5 s).
 #
 # CONNMGR_SERVICES_PORT_OFFSET=N shifts every port by N, so two checkouts (each with its own
 # .run/) can run their servers side by side without one's fault tests freezing the other's.
@@ -967,12 +968,30 @@ cl_failover() {
 }
 
 # Back to the layout right after creation, every node up and thawed; when the cluster already
-# has it, nothing is touched (keys stay), else it is recreated (empty).
+# has it, nothing is touched (keys stay); when only failovers changed it, the original primaries
+# take over again (CLUSTER FAILOVER); else it is recreated (empty).
 cl_reset() {
-  local n
+  local n addr role
   for n in "${CL_NODES[@]}"; do vk_signal "$(cl_dir "$n")" CONT || true; done
-  if [ -s "$CL/layout" ] && cl_healthy && [ "$(cl_layout)" = "$(cat "$CL/layout")" ]; then return 0; fi
+  [ -s "$CL/layout" ] || { cl_create; return; }
+  for n in "${CL_NODES[@]}"; do cl_start_node "$n"; done
+  if cl_wait_healthy_quietly; then
+    [ "$(cl_layout)" = "$(cat "$CL/layout")" ] && return 0
+    # Same slots per pair, primaries swapped: fail back.
+    if [ "$(cl_layout | awk '{ print $1 }')" = "$(awk '{ print $1 }' "$CL/layout")" ]; then
+      while read -r addr role _; do
+        n=$(( ${addr##*:} - 40001 - off ))
+        [ "$role" = master ] && [ "$(cl_role "$n")" = slave ] && { cl_failover "$n" 2>/dev/null || break; }
+      done < "$CL/layout"
+      [ "$(cl_layout)" = "$(cat "$CL/layout")" ] && return 0
+    fi
+  fi
   cl_create
+}
+cl_wait_healthy_quietly() {
+  local i
+  for i in $(seq 1 50); do cl_healthy && return 0; sleep 0.1; done
+  return 1
 }
 
 cl_status() {
