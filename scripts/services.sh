@@ -981,7 +981,7 @@ cl_reset() {
     if [ "$(cl_layout | awk '{ print $1 }')" = "$(awk '{ print $1 }' "$CL/layout")" ]; then
       while read -r addr role _; do
         n=$(( ${addr##*:} - 40001 - off ))
-        [ "$role" = master ] && [ "$(cl_role "$n")" = slave ] && { cl_failover "$n" 2>/dev/null || break; }
+        [ "$role" = master ] && [ "$(cl_role "$n")" = slave ] && { (cl_failover "$n") 2>/dev/null || break; }
       done < "$CL/layout"
       [ "$(cl_layout)" = "$(cat "$CL/layout")" ] && return 0
     fi
