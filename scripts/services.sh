@@ -530,23 +530,30 @@ pgha_reset() {
     pgha_signal "$n" CONT || true
     compgen -G "$(pgha_data "$n")/pg_wal/*.history" >/dev/null && history=1
   done
-  if [ $history = 0 ]; then
-    for n in "${PGHA_NODES[@]}"; do pgha_start_node "$n"; done
-    if [ "$(pgha_role 0)" = primary ] && [ "$(pgha_role 1)" = standby ] && [ "$(pgha_role 2)" = standby ]; then
-      for n in "${PGHA_NODES[@]}"; do
-        grep -q '^default_transaction_read_only' "$(pgha_data "$n")/postgresql.auto.conf" && pgha_read_only "$n" off
-      done
-      for n in 1 2; do pgha_wait_streaming "$n" 0; done
-      return 0
-    fi
-    log "pg-ha: unexpected roles ($(pgha_role 0) $(pgha_role 1) $(pgha_role 2)): restoring the pristine copies"
-  fi
+  # In a subshell: whatever fails there (and says why) falls back to the pristine copies.
+  if [ $history = 0 ] && (pgha_reset_in_place); then return 0; fi
+  log "pg-ha: restoring the pristine copies"
   for n in "${PGHA_NODES[@]}"; do pgha_stop_node "$n" immediate; done
   for n in "${PGHA_NODES[@]}"; do
     rm -rf "$(pgha_data "$n")"
     cp -a "$PGHA/pristine/node$n" "$(pgha_data "$n")"
   done
   for n in "${PGHA_NODES[@]}"; do pgha_start_node "$n"; done
+  for n in 1 2; do pgha_wait_streaming "$n" 0; done
+}
+
+pgha_reset_in_place() {
+  local n
+  for n in "${PGHA_NODES[@]}"; do pgha_start_node "$n"; done
+  if [ "$(pgha_role 0)" != primary ] || [ "$(pgha_role 1)" != standby ] || [ "$(pgha_role 2)" != standby ]; then
+    log "pg-ha: unexpected roles ($(pgha_role 0) $(pgha_role 1) $(pgha_role 2))"
+    return 1
+  fi
+  for n in "${PGHA_NODES[@]}"; do
+    if grep -q '^default_transaction_read_only' "$(pgha_data "$n")/postgresql.auto.conf"; then
+      pgha_read_only "$n" off
+    fi
+  done
   for n in 1 2; do pgha_wait_streaming "$n" 0; done
 }
 
