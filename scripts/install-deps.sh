@@ -40,7 +40,12 @@ FALKORDB_NPM=(@falkordblite/linux-x64@8.2.3-falkordb.4.16.3 falkordb@6.6.2)
 TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.run/tools"
 backports=/etc/apt/sources.list.d/connmgr-bookworm-backports.sources
 
-if ! dpkg-query -W -f='${Status}' valkey-server 2>/dev/null | grep -q 'install ok installed'; then
+# valkey-tools (valkey-cli) drives the Sentinel and Cluster topologies of scripts/services.sh.
+backports_missing=()
+for p in valkey-server valkey-tools; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || backports_missing+=("$p")
+done
+if [ ${#backports_missing[@]} -gt 0 ]; then
   if [ ! -f "$backports" ]; then
     uri=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     if [ -n "$uri" ]; then
@@ -50,10 +55,10 @@ if ! dpkg-query -W -f='${Status}' valkey-server 2>/dev/null | grep -q 'install o
       warn "no URIs in /etc/apt/sources.list.d/debian.sources; cannot add bookworm-backports"
     fi
   fi
-  echo "install-deps: installing valkey-server from bookworm-backports"
+  echo "install-deps: installing ${backports_missing[*]} from bookworm-backports"
   if ! { $SUDO apt-get update -qq &&
-         $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports valkey-server >/dev/null; }; then
-    warn "valkey-server not installed: FalkorDB tests will be skipped"
+         $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backports_missing[@]}" >/dev/null; }; then
+    warn "${backports_missing[*]} not installed: FalkorDB, Sentinel and Cluster tests will be skipped"
   fi
 fi
 

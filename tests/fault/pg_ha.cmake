@@ -1,0 +1,4 @@
+# The pg-ha topology's helpers (scripts/services.sh pg-ha, tests/support/pg_ha.hpp); skips unless
+# `scripts/services.sh start pg-ha` ran.
+connmgr_test(pg_ha_smoke_tests LABEL fault LOCK pg-ha
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_ha_smoke_test.cpp)
