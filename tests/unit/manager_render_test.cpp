@@ -65,7 +65,7 @@ TEST(ManagerRender, PrometheusHasEveryFamilyAndPassesPromtool) {
         EXPECT_NE(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
     }
     EXPECT_NE(text.find("connmgr_pool_connections{database=\"app,app2\",backend=\"postgres\","
-                        "flavour=\"async\",state=\"in_use\"} 3"),
+                        "flavour=\"async\",role=\"write\",state=\"in_use\"} 3"),
               std::string::npos)
         << text;
     EXPECT_NE(text.find("le=\"+Inf\"} 100"), std::string::npos) << text;
@@ -73,6 +73,39 @@ TEST(ManagerRender, PrometheusHasEveryFamilyAndPassesPromtool) {
               std::string::npos);
     EXPECT_EQ(text.find("idle_db"), std::string::npos);  // never opened, never probed
 
+    const auto problems = connmgr::test::promtool_problems(text);
+    if (!problems) GTEST_SKIP() << "no promtool";
+    EXPECT_EQ(*problems, "") << text;
+}
+
+// DESIGN §12: a multi-server database's pools break their connections down by server, each
+// server's state is one sample per state name, and reader()'s pools carry role="read".
+TEST(ManagerRender, ServersAndRolesOfAMultiHostDatabase) {
+    connmgr::manager_stats s;
+    auto write = sample_pool(connmgr::flavour::async);
+    write.servers = {{"h1:5432", "read_only", 0}, {"h2:5432", "primary", 5}};
+    auto read = sample_pool(connmgr::flavour::async);
+    read.role = "read";
+    read.servers = {{"h1:5432", "read_only", 2}, {"h2:5432", "primary", 0}};
+    s.pools = {write, read};
+    const auto text = connmgr::to_prometheus(s);
+    for (const char* sample :
+         {"connmgr_pool_server_connections{database=\"app,app2\",backend=\"postgres\","
+          "flavour=\"async\",role=\"write\",server=\"h2:5432\"} 5",
+          "connmgr_pool_server_connections{database=\"app,app2\",backend=\"postgres\","
+          "flavour=\"async\",role=\"read\",server=\"h1:5432\"} 2",
+          "connmgr_server_state{database=\"app,app2\",server=\"h1:5432\",state=\"read_only\"} 1",
+          "connmgr_server_state{database=\"app,app2\",server=\"h1:5432\",state=\"primary\"} 0",
+          "db_client_connection_max{db_client_connection_pool_name=\"app,app2:read/async\"} 10"})
+        EXPECT_NE(text.find(sample), std::string::npos) << sample << "\n" << text;
+    const auto json = boost::json::parse(connmgr::to_json(s)).as_object();
+    const auto& pools = json.at("pools").as_array();
+    ASSERT_EQ(pools.size(), 2u);
+    EXPECT_EQ(pools[1].at("role").as_string(), "read");
+    const auto& servers = pools[0].at("servers").as_array();
+    ASSERT_EQ(servers.size(), 2u);
+    EXPECT_EQ(servers[0].at("state").as_string(), "read_only");
+    EXPECT_EQ(servers[1].at("open").as_int64(), 5);
     const auto problems = connmgr::test::promtool_problems(text);
     if (!problems) GTEST_SKIP() << "no promtool";
     EXPECT_EQ(*problems, "") << text;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -85,6 +86,9 @@ struct database_config {
     /// A server of a multi-host database found down or of the wrong kind is tried last until
     /// this much time has passed since (DESIGN §12).
     milliseconds hosts_recheck_interval{10'000};
+    /// Where pg_client::reader() reads (DESIGN §12); unset: the same hosts with
+    /// target_session_attrs=prefer-standby&load_balance_hosts=random.
+    std::optional<db_url> read_url{};
 
     backend kind() const noexcept { return url.kind(); }
 };
@@ -122,6 +126,10 @@ struct listen_address {
 
 /// Parses `runtime.telemetry.listen`; throws config_error naming the text and what is wrong.
 listen_address parse_listen_address(std::string_view text);
+
+/// Where reads of a PostgreSQL database go (DESIGN §12): `db.read_url` when set, else the
+/// same hosts with target_session_attrs=prefer-standby&load_balance_hosts=random.
+db_url read_url_of(const database_config& db);
 
 /// "250ms", "30s", "5m", "1h" (chosen as the largest exact unit); used for display and JSON.
 std::string format_duration(milliseconds d);

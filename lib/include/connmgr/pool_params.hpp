@@ -19,6 +19,7 @@ struct pool_params {
     pool_options pool{};
     retry_options retry{};
     breaker_options breaker{};
+    std::string role{"write"};  ///< "write" (the database's pools) or "read" (reader()'s)
 };
 
 /// Per-call settings of one acquire.

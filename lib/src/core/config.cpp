@@ -111,4 +111,29 @@ milliseconds parse_duration(std::string_view text) {
     return milliseconds{static_cast<milliseconds::rep>(ms)};
 }
 
+db_url read_url_of(const database_config& db) {
+    if (db.read_url) return *db.read_url;
+    // The normalized URL parses back to itself (url_fuzz checks it); only the query changes.
+    const std::string& key = db.url.pool_key();
+    const auto q = key.find('?');
+    std::string url = key.substr(0, q);
+    std::string query;
+    if (q != std::string::npos) {
+        std::size_t start = q + 1;
+        while (start <= key.size()) {
+            auto end = key.find('&', start);
+            if (end == std::string::npos) end = key.size();
+            const std::string_view kv(key.data() + start, end - start);
+            if (!kv.empty() && kv.rfind("target_session_attrs=", 0) != 0 &&
+                kv.rfind("load_balance_hosts=", 0) != 0) {
+                query += kv;
+                query += '&';
+            }
+            start = end + 1;
+        }
+    }
+    return db_url::parse(url + "?" + query +
+                         "target_session_attrs=prefer-standby&load_balance_hosts=random");
+}
+
 }  // namespace connmgr

@@ -390,19 +390,22 @@ const schema s_section{leaf::none,
                        {{"pool", &s_pool},
                         {"retry", &s_retry},
                         {"circuit_breaker", &s_breaker},
-                        {"drain_timeout", &s_duration}},
+                        {"drain_timeout", &s_duration},
+                        {"hosts_recheck_interval", &s_duration}},
                        nullptr};
 const schema s_backends{leaf::none,
                         {{"postgres", &s_section}, {"redis", &s_section}, {"falkordb", &s_section}},
                         nullptr};
 const schema s_database{leaf::none,
                         {{"url", &s_url},
+                         {"read_url", &s_url},
                          {"close_when_unreferenced", &s_bool},
                          {"pgbouncer", &s_bool},
                          {"pool", &s_db_pool},
                          {"retry", &s_retry},
                          {"circuit_breaker", &s_breaker},
-                         {"drain_timeout", &s_duration}},
+                         {"drain_timeout", &s_duration},
+                         {"hosts_recheck_interval", &s_duration}},
                         nullptr};
 const schema s_databases{leaf::none, {}, &s_database};
 const schema s_telemetry{leaf::none, {{"listen", &s_listen}}, nullptr};
@@ -776,6 +779,22 @@ loaded_config resolve_config(const config_node& root, std::vector<std::string> f
                 origins[base + ".drain_timeout"] = n->origin();
             } else {
                 origins[base + ".drain_timeout"] = "default";
+            }
+            if (const auto* n = winner(sections, "hosts_recheck_interval")) {
+                db.hosts_recheck_interval = to_duration(*n);
+                origins[base + ".hosts_recheck_interval"] = n->origin();
+            } else {
+                origins[base + ".hosts_recheck_interval"] = "default";
+            }
+            if (const auto* n = find(&node, "read_url")) {
+                db_url read = to_url(*n);
+                if (db.kind() != backend::postgres || read.kind() != backend::postgres)
+                    fail_at(*n, "read_url is a " + std::string(to_string(read.kind())) +
+                                    " URL for a " + std::string(to_string(db.kind())) +
+                                    " database; read_url applies to PostgreSQL databases and "
+                                    "takes a postgresql:// URL");
+                db.read_url = std::move(read);
+                origins[base + ".read_url"] = n->origin();
             }
             for (const char* flag : {"close_when_unreferenced", "pgbouncer"}) {
                 const std::string key = base + "." + flag;

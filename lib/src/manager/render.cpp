@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <string>
 
 namespace connmgr {
@@ -73,15 +74,27 @@ private:
     std::string out_;
 };
 
-std::string pool_labels(const pool_stats& p) {
-    return "database=\"" + escape_label(join(p.databases)) + "\",backend=\"" +
-           escape_label(p.backend) + "\",flavour=\"" + to_string(p.flavour) + "\"";
+boost::json::array servers_json(const pool_stats& p) {
+    boost::json::array out;
+    for (const auto& sv : p.servers)
+        out.push_back(
+            boost::json::object{{"server", sv.server}, {"state", sv.state}, {"open", sv.open}});
+    return out;
 }
 
-// The OpenTelemetry pool attribute: "<database>/<flavour>".
+std::string pool_labels(const pool_stats& p) {
+    return "database=\"" + escape_label(join(p.databases)) + "\",backend=\"" +
+           escape_label(p.backend) + "\",flavour=\"" + to_string(p.flavour) + "\",role=\"" +
+           escape_label(p.role) + "\"";
+}
+
+// The OpenTelemetry pool attribute: "<database>/<flavour>", "<database>:read/<flavour>" for
+// reader()'s pools (DESIGN §12).
 std::string otel_labels(const pool_stats& p) {
     return "db_client_connection_pool_name=\"" +
-           escape_label(join(p.databases) + "/" + to_string(p.flavour)) + "\"";
+           escape_label(join(p.databases) + (p.role == "read" ? ":read/" : "/") +
+                        to_string(p.flavour)) +
+           "\"";
 }
 
 // A family with one sample per pool, labelled by `labels(pool)`.
@@ -211,6 +224,8 @@ std::string to_json(const manager_stats& s) {
             {"utilization", p.utilization},
             {"references", strings(p.references)},
             {"breaker", to_string(p.breaker)},
+            {"role", p.role},
+            {"servers", servers_json(p)},
         });
     }
     boost::json::object databases;
@@ -298,6 +313,29 @@ std::string to_prometheus(const manager_stats& s) {
     }
     gauge("connmgr_circuit_open", "gauge", "1 while the pool's circuit breaker is open.",
           [](const pool_stats& p) { return p.breaker == breaker_state::open ? "1" : "0"; });
+    // DESIGN §12: a multi-server database's connections by server, and each server's state.
+    e.family("connmgr_pool_server_connections", "gauge",
+             "Open connections of a pool on each server of a multi-server database.");
+    for (const auto& p : s.pools)
+        for (const auto& sv : p.servers)
+            e.sample("connmgr_pool_server_connections",
+                     pool_labels(p) + ",server=\"" + escape_label(sv.server) + "\"",
+                     number(std::uint64_t{sv.open}));
+    e.family("connmgr_server_state", "gauge",
+             "1 for the state a server of a multi-server database was last seen in.");
+    std::set<std::string> seen;
+    for (const auto& p : s.pools) {
+        if (p.role != "write") continue;
+        for (const auto& sv : p.servers) {
+            const std::string db = join(p.databases);
+            if (!seen.insert(db + "\n" + sv.server).second) continue;
+            for (const char* st : {"unknown", "primary", "standby", "read_only", "down"})
+                e.sample("connmgr_server_state",
+                         "database=\"" + escape_label(db) + "\",server=\"" +
+                             escape_label(sv.server) + "\",state=\"" + st + "\"",
+                         sv.state == st ? "1" : "0");
+        }
+    }
     otel_families(e, s);
     return e.take();
 }

@@ -218,4 +218,11 @@ std::function<bool(std::uint32_t, server_state)> async_driver::retire_rule() con
     };
 }
 
+std::vector<std::uint32_t> async_driver::servers() const {
+    std::vector<std::uint32_t> out;
+    if (plan_)
+        for (const auto& h : plan_->hosts()) out.push_back(h.id);
+    return out;
+}
+
 }  // namespace connmgr::pg

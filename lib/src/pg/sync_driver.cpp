@@ -275,4 +275,11 @@ std::function<bool(std::uint32_t, server_state)> sync_driver::retire_rule() cons
     };
 }
 
+std::vector<std::uint32_t> sync_driver::servers() const {
+    std::vector<std::uint32_t> out;
+    if (plan_)
+        for (const auto& h : plan_->hosts()) out.push_back(h.id);
+    return out;
+}
+
 }  // namespace connmgr::pg

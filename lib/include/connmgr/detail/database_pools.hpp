@@ -46,10 +46,11 @@ public:
     /// The async pool's connections are spread over `executors` (its timer on the first).
     database_pools(const database_config& config,
                    std::vector<boost::asio::any_io_executor> executors,
-                   std::string database_names_for_display)
+                   std::string database_names_for_display, std::string role = "write")
         : config_(config),
           executors_(std::move(executors)),
-          names_(std::move(database_names_for_display)) {}
+          names_(std::move(database_names_for_display)),
+          role_(std::move(role)) {}
 
     database_pools(const database_config& config, boost::asio::any_io_executor ex,
                    std::string database_names_for_display)
@@ -82,6 +83,19 @@ public:
         return async_;
     }
 
+    /// The pool pair for reads (pg_client::reader(), DESIGN §12): the database's pool options
+    /// over `read_url_of(config)`, created on first use, closed and listed with this pair.
+    std::shared_ptr<database_pools> reader() {
+        std::lock_guard lock(mutex_);
+        if (!reader_) {
+            database_config read = config_;
+            read.url = read_url_of(config_);
+            read.read_url.reset();
+            reader_ = std::make_shared<database_pools>(read, executors_, names_, "read");
+        }
+        return reader_;
+    }
+
     bool has_sync() const {
         std::lock_guard lock(mutex_);
         return sync_ != nullptr;
@@ -96,14 +110,17 @@ public:
     close_summary close(std::chrono::milliseconds drain) {
         std::shared_ptr<sync_pool_type> s;
         std::shared_ptr<async_pool_type> a;
+        std::shared_ptr<database_pools> r;
         {
             std::lock_guard lock(mutex_);
             s = std::move(sync_);
             a = std::move(async_);
+            r = std::move(reader_);
             sync_follows_.reset();
             async_follows_.reset();
         }
         close_summary sum;
+        if (r) sum += r->close(drain);
         if (s) sum += s->close(drain);
         if (a) sum += a->close(drain);
         return sum;
@@ -113,14 +130,18 @@ public:
     std::vector<pool_stats> stats() const {
         std::shared_ptr<sync_pool_type> s;
         std::shared_ptr<async_pool_type> a;
+        std::shared_ptr<database_pools> r;
         {
             std::lock_guard lock(mutex_);
             s = sync_;
             a = async_;
+            r = reader_;
         }
         std::vector<pool_stats> out;
         if (s) out.push_back(s->stats());
         if (a) out.push_back(a->stats());
+        if (r)
+            for (auto& st : r->stats()) out.push_back(std::move(st));
         return out;
     }
 
@@ -154,18 +175,21 @@ private:
     }
 
     pool_params params(const pool_options& pool) const {
-        return {names_, config_.url.redacted(), backend_name(config_.kind()),
-                pool,   config_.retry,          config_.circuit_breaker};
+        return {names_, config_.url.redacted(),  backend_name(config_.kind()),
+                pool,   config_.retry,           config_.circuit_breaker,
+                role_};
     }
 
     const database_config config_;
     const std::vector<boost::asio::any_io_executor> executors_;
     const std::string names_;
+    const std::string role_;
     mutable std::mutex mutex_;
     std::shared_ptr<sync_pool_type> sync_;
     std::shared_ptr<async_pool_type> async_;
     std::shared_ptr<void> sync_follows_;
     std::shared_ptr<void> async_follows_;
+    std::shared_ptr<database_pools> reader_;
 };
 
 }  // namespace connmgr::detail

@@ -7,6 +7,7 @@
 
 #include <connmgr/close_summary.hpp>
 #include <connmgr/detail/pool_state.hpp>
+#include <connmgr/detail/server_table.hpp>
 #include <connmgr/pool_params.hpp>
 #include <connmgr/pool_stats.hpp>
 
@@ -29,12 +30,25 @@ typename pool_state<Clock>::settings core_settings(const pool_params& p, connmgr
 }
 
 template <class Clock>
-void fill_stats(pool_stats& st, const pool_state<Clock>& core, const pool_params& p) {
+void fill_stats(pool_stats& st, const pool_state<Clock>& core, const pool_params& p,
+                const std::vector<server_id>& servers = {}) {
     st.databases = {p.database};
     st.url = p.url;
     st.backend = p.backend;
     st.flavour = core.config().flavour;
+    st.role = p.role;
     core.fill(st);
+    if (!servers.empty()) {
+        const auto open = core.open_by_server();
+        auto& table = server_table::instance();
+        for (auto id : servers) {
+            const auto info = table.get(id);
+            std::size_t n = 0;
+            for (const auto& [server, count] : open)
+                if (server == id) n = count;
+            st.servers.push_back({info.name, to_string(info.state), n});
+        }
+    }
     for (auto& l : core.leases(Clock::now()))
         st.leases.push_back({std::move(l.holder), std::chrono::duration<double>(l.age).count()});
 }

@@ -38,7 +38,10 @@ public:
     pool_stats stats() const {
         pool_stats st;
         std::lock_guard lock(mutex_);
-        fill_stats(st, core_, params_);
+        if constexpr (requires { driver_.servers(); })
+            fill_stats(st, core_, params_, driver_.servers());
+        else
+            fill_stats(st, core_, params_);
         return st;
     }
 

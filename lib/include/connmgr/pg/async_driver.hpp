@@ -66,6 +66,8 @@ public:
     /// now that the server is in `state` (a state that does not fit its target). Empty for a
     /// single-server database. Safe from any thread.
     std::function<bool(std::uint32_t server, server_state state)> retire_rule() const;
+    /// The server ids of a multi-host database's hosts, in URL order; empty otherwise.
+    std::vector<std::uint32_t> servers() const;
 
 private:
     void connect_one(boost::asio::any_io_executor ex, const conn_params& params,

@@ -166,6 +166,12 @@ public:
             token, pools_->async(), std::move(queries));
     }
 
+    /// A client for reads of the same database (DESIGN §12): `databases.<name>.read_url` when
+    /// set, else the same hosts with target_session_attrs=prefer-standby and
+    /// load_balance_hosts=random. Its own pool pair, with the database's pool options; stats
+    /// list it under the database's name with role "read". Writes must not go through it.
+    pg_client reader() const { return pg_client(pools_->reader()); }
+
     const std::shared_ptr<pools_type>& pools() const noexcept { return pools_; }
 
 private:

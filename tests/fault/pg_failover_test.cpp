@@ -1,0 +1,306 @@
+// PostgreSQL failover under write load (issue 21, DESIGN §12), on the pg-ha topology of
+// scripts/services.sh: a primary (node 0) and two streaming standbys. 8 clients write through
+// `target_session_attrs=read-write` (max_size 8, query_timeout 1 s) while the primary turns
+// read-only and a standby is promoted, or the primary is killed or stopped and a standby
+// promoted, or the old primary, rejoined as a standby, is promoted back. What must hold:
+// only requests in flight fail (at most max_size), never with circuit_open; the first write on
+// the new primary comes within 1 s of its promotion; the old primary keeps no connection of the
+// pool; no server ever holds more than max_size; none after close_all().
+//
+// Skips unless `scripts/services.sh start pg-ha` ran and `scripts/services.sh env` was
+// evaluated. Each case prints a FAILOVER line (scripts/failover.sh collects them for README).
+#include "pg_ha.hpp"
+#include "scenario.hpp"
+
+#include <connmgr/pg/pg_client.hpp>
+
+namespace connmgr::scenario {
+namespace {
+
+using test::pg_ha;
+using test::pg_ha_port;
+
+constexpr std::size_t max_size = 8;
+constexpr int writers = 8;
+
+::testing::AssertionResult done(const test::command_result& r) {
+    if (r.ok) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << r.output;
+}
+
+std::string node_url(int n) {
+    return "postgresql://connmgr:connmgr-secret@127.0.0.1:" + std::to_string(pg_ha_port(n)) +
+           "/connmgr_test";
+}
+
+std::string with_query(std::string url, const std::string& query) {
+    return url + (url.find('?') == std::string::npos ? "?" : "&") + query;
+}
+
+class PgFailover : public testing::TestWithParam<flavour> {
+protected:
+    void SetUp() override {
+        if (test::pg_ha_url().empty() || !test::services_script())
+            GTEST_SKIP() << "CONNMGR_TEST_PG_HA_URL or CONNMGR_SERVICES is not set";
+        // The case before may have left a node killed or promoted: reset, then check.
+        const auto reset = pg_ha("reset");
+        if (!reset.ok && reset.output.find("not created") != std::string::npos)
+            GTEST_SKIP() << "pg-ha is not running (scripts/services.sh start pg-ha)";
+        ASSERT_TRUE(done(reset));
+        ASSERT_TRUE(test::pg_ha_available());
+        name_ = unique_name(GetParam() == flavour::sync ? "ha-sync" : "ha-async");
+        table_ = "ha_" + std::to_string(::getpid()) + "_" + std::to_string(++counter());
+        pqxx::connection c{node_url(0)};
+        pqxx::nontransaction{c}.exec("CREATE TABLE " + table_ + " (id bigserial PRIMARY KEY)");
+        for (int n = 0; n < 3; ++n)
+            samplers_.push_back(std::make_unique<test::connection_sampler>(
+                test::pg_server_connections(node_url(n), name_)));
+        io_thread_ = std::thread([this] { io_.run(); });
+    }
+
+    void TearDown() override {
+        if (configured_) {
+            const auto summary = manager_.close_all();
+            EXPECT_EQ(summary.leases_outstanding, 0u);
+            for (int n = 0; n < 3; ++n) {
+                if (test::pg_ha_role(n) == "down") continue;
+                EXPECT_EQ(samplers_[static_cast<std::size_t>(n)]->await(0, 10s).value_or(-1), 0)
+                    << "node " << n << " holds connections after close_all()";
+            }
+        }
+        for (auto& s : samplers_) s->stop();
+        work_.reset();
+        if (io_thread_.joinable()) io_thread_.join();
+        // The next test starts from `reset`, which restores every node: nothing to drop.
+    }
+
+    void open() {
+        database_config db;
+        db.name = name_;
+        db.url = db_url::parse(with_query(test::pg_ha_url(), "target_session_attrs=read-write"));
+        pool_options p;
+        p.max_size = max_size;
+        p.query_timeout = 1s;
+        p.acquire_timeout = 2s;
+        p.connect_timeout = 1s;
+        db.sync_pool = p;
+        db.async_pool = p;
+        db.drain_timeout = 5s;
+        manager_config config;
+        config.databases[name_] = db;
+        manager_.configure(config);
+        configured_ = true;
+        pg_ = manager_.get_client<pg_client>(name_);
+    }
+
+    std::string insert() const { return "INSERT INTO " + table_ + " DEFAULT VALUES"; }
+
+    void sync_request(tally& t) {
+        const auto start = clock::now();
+        std::optional<clock::duration> waited;
+        const outcome o = outcome_of([&] {
+            auto lease = pg_.acquire();
+            waited = clock::now() - start;
+            pg::run(lease, [&](pqxx::connection& c) { pqxx::nontransaction{c}.exec(insert()); });
+        });
+        t.add(o, clock::now() - start, waited ? waited : std::optional(clock::now() - start));
+        if (o != "ok") std::this_thread::sleep_for(10ms);
+    }
+
+    asio::awaitable<void> async_request(tally& t) {
+        const auto start = clock::now();
+        std::optional<clock::duration> waited;
+        outcome o;
+        auto [ec, lease] = co_await pg_.async_acquire(asio::as_tuple(asio::use_awaitable));
+        waited = clock::now() - start;
+        if (ec) {
+            o = name_of(ec);
+        } else {
+            auto [ec2, result] = co_await lease->async_execute(
+                pg::query::with(insert()), asio::as_tuple(asio::use_awaitable));
+            if (ec2 == errc::connection_lost) lease.mark_broken();
+            o = name_of(ec2);
+        }
+        t.add(o, clock::now() - start, waited);
+        if (o != "ok") {
+            asio::steady_timer pause(co_await asio::this_coro::executor, 10ms);
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+
+    /// Writers until `stop`, while `fault` runs on this thread.
+    template <class Fault>
+    void under_load(tally& t, Fault fault) {
+        std::atomic<bool> stop{false};
+        std::vector<std::thread> threads;
+        std::vector<std::future<void>> coroutines;
+        for (int w = 0; w < writers; ++w) {
+            if (GetParam() == flavour::sync)
+                threads.emplace_back([&] {
+                    while (!stop) sync_request(t);
+                });
+            else
+                coroutines.push_back(asio::co_spawn(
+                    io_,
+                    [&]() -> asio::awaitable<void> {
+                        while (!stop) co_await async_request(t);
+                    },
+                    asio::use_future));
+        }
+        fault();
+        stop = true;
+        for (auto& th : threads) th.join();
+        for (auto& f : coroutines) f.get();
+    }
+
+    /// Waits under load until `pred` or `limit`; true if it held.
+    static bool await(std::function<bool()> pred, milliseconds limit) {
+        const auto until = clock::now() + limit;
+        while (!pred()) {
+            if (clock::now() >= until) return false;
+            std::this_thread::sleep_for(10ms);
+        }
+        return true;
+    }
+
+    /// When the first request that succeeded after `t` ended (a waiter served right at the
+    /// promotion counts: after the fault, every write that succeeds is on the new primary).
+    static std::optional<clock::time_point> first_ok_after(const tally& tl, clock::time_point t) {
+        std::optional<clock::time_point> first;
+        for (const auto& s : tl.spans())
+            if (s.how == "ok" && s.end >= t && (!first || s.end < *first)) first = s.end;
+        return first;
+    }
+
+    void expect_within_max_size() {
+        for (int n = 0; n < 3; ++n)
+            EXPECT_LE(samplers_[static_cast<std::size_t>(n)]->peak(), static_cast<long>(max_size))
+                << "node " << n << " held more than max_size";
+    }
+
+    /// `from_start`: from the moment the promote command started (an upper bound: it includes
+    /// the helper's own wait); `to_first_write`: from the moment it returned.
+    void report(const std::string& scenario, const tally& t, milliseconds to_first_write,
+                milliseconds from_start) {
+        std::printf("FAILOVER %s %s: requests=%ld %s promotion_to_first_write=%lldms "
+                    "promote_command_start_to_first_write=%lldms\n",
+                    scenario.c_str(), GetParam() == flavour::sync ? "sync" : "async", t.total(),
+                    t.describe().c_str(), static_cast<long long>(to_first_write.count()),
+                    static_cast<long long>(from_start.count()));
+        std::fflush(stdout);
+    }
+
+    /// The fault is "kill" or "stop" of `from`, then `to` promoted; the figures of the issue.
+    void lose_primary_then_promote(const std::string& scenario, int from, int to,
+                                   const std::string& how) {
+        open();
+        tally t;
+        clock::time_point promoted{}, promoting{};
+        test::command_result lost, promotion;
+        under_load(t, [&] {
+            ASSERT_TRUE(await([&] { return t.count("ok") > 200; }, 5s)) << t.describe();
+            lost = how == "kill" ? pg_ha("kill", {std::to_string(from)})
+                                 : pg_ha("stop", {std::to_string(from), "fast"});
+            std::this_thread::sleep_for(100ms);  // the scenario's gap before the promotion
+            promoting = clock::now();
+            promotion = pg_ha("promote", {std::to_string(to)});
+            promoted = clock::now();
+            await([&] { return first_ok_after(t, promoted).has_value(); }, 5s);
+            std::this_thread::sleep_for(1s);  // writes keep going on the new primary
+        });
+        ASSERT_TRUE(done(lost));
+        ASSERT_TRUE(done(promotion));
+        const auto first = first_ok_after(t, promoted);
+        ASSERT_TRUE(first) << "no write succeeded after the promotion: " << t.describe();
+        const auto gap = std::chrono::duration_cast<milliseconds>(*first - promoted);
+        report(scenario, t, gap, std::chrono::duration_cast<milliseconds>(*first - promoting));
+        EXPECT_EQ(t.count("circuit_open"), 0) << t.describe();
+        EXPECT_LE(t.total() - t.count("ok"), static_cast<long>(max_size)) << t.describe();
+        for (const auto& [o, n] : t.by_outcome())
+            EXPECT_TRUE(o == "ok" || o == "connection_lost" || o == "query_failed") << o << " x" << n;
+        EXPECT_LE(gap, 1s) << t.describe();
+        expect_within_max_size();
+    }
+
+    static int& counter() {
+        static int n = 0;
+        return n;
+    }
+
+    std::string name_;
+    std::string table_;
+    manager manager_;
+    bool configured_{false};
+    pg_client pg_{nullptr};
+    std::vector<std::unique_ptr<test::connection_sampler>> samplers_;
+    asio::io_context io_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+    std::thread io_thread_;
+};
+
+// The switchover every pool gets wrong (HikariCP #1556 and kin): the old primary stays up and
+// turns read-only, a standby is promoted. Each pooled connection may fail once (25006); then the
+// pool is on the new primary and the old one holds none of its connections.
+TEST_P(PgFailover, ReadOnlySwitchoverFailsAtMostOncePerConnectionThenWritesOnTheNewPrimary) {
+    open();
+    tally t;
+    clock::time_point promoted{}, promoting{};
+    std::optional<clock::time_point> first_failure;
+    std::optional<milliseconds> drained_after;
+    test::command_result read_only, promotion;
+    under_load(t, [&] {
+        ASSERT_TRUE(await([&] { return t.count("ok") > 200; }, 5s)) << t.describe();
+        read_only = pg_ha("read-only", {"0", "on"});
+        promoting = clock::now();
+        promotion = pg_ha("promote", {"1"});
+        promoted = clock::now();
+        if (await([&] { return t.last_failure().has_value(); }, 3s)) {
+            first_failure = clock::now();
+            if (samplers_[0]->await(0, 3s) == 0)
+                drained_after = std::chrono::duration_cast<milliseconds>(clock::now() - *first_failure);
+        }
+        await([&] { return first_ok_after(t, promoted).has_value(); }, 5s);
+        std::this_thread::sleep_for(1s);
+    });
+    ASSERT_TRUE(done(read_only));
+    ASSERT_TRUE(done(promotion));
+    const auto first = first_ok_after(t, promoted);
+    ASSERT_TRUE(first) << "no write succeeded after the promotion: " << t.describe();
+    const auto gap = std::chrono::duration_cast<milliseconds>(*first - promoted);
+    report("read_only_switchover", t, gap,
+           std::chrono::duration_cast<milliseconds>(*first - promoting));
+    const long failed = t.total() - t.count("ok");
+    EXPECT_GT(failed, 0) << "no write met the read-only primary: the test proves nothing";
+    EXPECT_LE(failed, static_cast<long>(max_size)) << t.describe();
+    EXPECT_EQ(t.count("query_failed"), failed) << t.describe();  // 25006 only
+    ASSERT_TRUE(drained_after) << "the old primary kept connections of the read-write pool";
+    // Sampled every 100 ms: a drain within 1 s is seen within 1.1 s.
+    EXPECT_LE(*drained_after, 1100ms);
+    EXPECT_LE(gap, 1s) << t.describe();
+    expect_within_max_size();
+}
+
+TEST_P(PgFailover, PrimaryKilledThenStandbyPromotedOnlyInFlightFail) {
+    lose_primary_then_promote("primary_killed", 0, 1, "kill");
+}
+
+TEST_P(PgFailover, PrimaryStoppedFastThenStandbyPromotedOnlyInFlightFail) {
+    lose_primary_then_promote("primary_stopped", 0, 1, "stop");
+}
+
+// The old primary comes back as a standby of the new one, and the next failover goes back to it.
+TEST_P(PgFailover, OldPrimaryRejoinedAsStandbyThenFailedBackTo) {
+    ASSERT_TRUE(done(pg_ha("kill", {"0"})));
+    ASSERT_TRUE(done(pg_ha("promote", {"1"})));
+    ASSERT_TRUE(done(pg_ha("rejoin", {"0"})));
+    ASSERT_EQ(test::pg_ha_role(0), "standby");
+    lose_primary_then_promote("failback", 1, 0, "kill");
+}
+
+INSTANTIATE_TEST_SUITE_P(Flavours, PgFailover, testing::Values(flavour::sync, flavour::async),
+                         [](const testing::TestParamInfo<flavour>& i) {
+                             return std::string(i.param == flavour::sync ? "sync" : "async");
+                         });
+
+}  // namespace
+}  // namespace connmgr::scenario
