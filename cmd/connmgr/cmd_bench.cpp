@@ -96,7 +96,9 @@ bench_args parse(const std::vector<std::string>& args) {
             if (i + 1 >= args.size()) throw usage_error(arg + " needs a value");
             return args[++i];
         };
-        if (arg == "--clients") {
+        if (is_help(arg) && !inline_value) {
+            throw help_requested();
+        } else if (arg == "--clients") {
             out.clients = static_cast<std::size_t>(parse_count(arg, value(), 1));
         } else if (arg == "--requests") {
             out.requests = parse_count(arg, value(), 1);
@@ -313,8 +315,23 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
 
 }  // namespace
 
+constexpr std::string_view options_help =
+    "  NAME                 the configured database to load\n"
+    "  --clients N          concurrent clients: threads (sync) or coroutines (async); default 1\n"
+    "  --requests N         requests per client (excludes --duration)\n"
+    "  --duration D         run for D instead (10s, 500ms, 2m); default 10s\n"
+    "  --flavour F          sync (default) or async: which of the database's pools\n"
+    "  --command C          the request: SQL (default \"SELECT 1\"), a Redis command (default\n"
+    "                       PING), or Cypher on a falkordb database (default \"RETURN 1\")\n"
+    "  --pipeline N         commands per round trip (default 1)\n"
+    "  --graph G            falkordb: the graph --command runs on (default connmgr_bench)\n"
+    "  --no-warmup          start the clock with no connection open (default: first open as\n"
+    "                       many connections as clients, up to max_size)\n"
+    "  --serve ADDR         serve /metrics /health /stats of the run's pools while it lasts\n"
+    "  --json               one JSON document on stdout\n";
+
 CONNMGR_COMMAND(bench, synopsis,
                 "load through the pools: throughput, latency p50/p95/p99/max, errors, pool peaks",
-                run_bench);
+                options_help, run_bench);
 
 }  // namespace connmgr::cli

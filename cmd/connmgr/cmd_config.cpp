@@ -155,10 +155,7 @@ int run_config(const global_options& globals, const std::vector<std::string>& ar
     } catch (const po::error& e) {
         throw usage_error(e.what());
     }
-    if (vm.count("help")) {
-        std::cout << "usage: connmgr config [--show-origin] [--json]\n" << options;
-        return exit_ok;
-    }
+    if (vm.count("help")) throw help_requested();
     const bool with_origin = vm.count("show-origin") != 0;
     const loaded_config loaded = load(globals);
     if (vm.count("json")) {
@@ -183,6 +180,10 @@ int run_config(const global_options& globals, const std::vector<std::string>& ar
 }  // namespace
 
 CONNMGR_COMMAND(config, "[--show-origin] [--json]",
-                "print the effective configuration (secrets redacted)", run_config);
+                "print the effective configuration (secrets redacted)",
+                "  --show-origin        name the file:line or environment variable that set each "
+                "value\n"
+                "  --json               one JSON document on stdout\n",
+                run_config);
 
 }  // namespace connmgr::cli

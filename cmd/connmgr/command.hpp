@@ -27,12 +27,23 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// Thrown by a command's parser for `--help` or `-h` where an option may stand: main prints
+/// the command's help on stdout and exits 0.
+class help_requested : public std::exception {
+public:
+    const char* what() const noexcept override { return "help requested"; }
+};
+
+/// True for "--help" and "-h".
+inline bool is_help(std::string_view arg) noexcept { return arg == "--help" || arg == "-h"; }
+
 using command_fn = int (*)(const global_options& globals, const std::vector<std::string>& args);
 
 struct command_info {
     std::string_view name;
     std::string_view synopsis;  ///< arguments after the name, e.g. "[--show-origin] [--json]"
     std::string_view summary;   ///< one line for `connmgr --help`
+    std::string_view options;   ///< `connmgr <name> --help`: one option a line, indented
     command_fn run;
 };
 
@@ -53,7 +64,7 @@ std::string error_text(const std::exception& e);
 }  // namespace connmgr::cli
 
 /// Registers `run` as `connmgr <name>`; use once per cmd_<name>.cpp at namespace scope.
-#define CONNMGR_COMMAND(name, synopsis, summary, run)                                 \
+#define CONNMGR_COMMAND(name, synopsis, summary, options, run)                        \
     static const ::connmgr::cli::command_registrar connmgr_command_registrar_##name { \
-        ::connmgr::cli::command_info { #name, synopsis, summary, run }                \
+        ::connmgr::cli::command_info { #name, synopsis, summary, options, run }       \
     }

@@ -18,6 +18,18 @@ void print_usage(std::ostream& out) {
            "commands:\n";
     for (const auto& c : commands())
         out << "  " << c.name << " " << c.synopsis << "\n      " << c.summary << "\n";
+    out << "\n'connmgr COMMAND --help' describes a command's options.\n"
+           "exit codes: 0 success; 1 a database unhealthy or a run with errors; 2 usage or "
+           "configuration error\n";
+}
+
+void print_command_help(std::ostream& out, const command_info& c) {
+    out << "usage: connmgr [--config FILE]... [--log-level LEVEL] " << c.name << " "
+        << c.synopsis << "\n\n"
+        << c.summary << "\n\n"
+        << "options:\n"
+        << c.options << "  -h, --help           this help\n\n"
+        << "'connmgr --help' describes --config and --log-level.\n";
 }
 
 bool is_option(const std::string& arg, std::string_view name) {
@@ -68,9 +80,13 @@ int main(int argc, char** argv) {
             if (c.name != name) continue;
             try {
                 return c.run(globals, std::vector<std::string>(argv + i + 1, argv + argc));
+            } catch (const help_requested&) {
+                print_command_help(std::cout, c);
+                return exit_ok;
             } catch (const usage_error& e) {
                 std::cerr << "connmgr " << name << ": " << e.what() << "\nusage: connmgr " << name
-                          << " " << c.synopsis << "\n";
+                          << " " << c.synopsis << "\n(connmgr " << name
+                          << " --help lists the options)\n";
                 return exit_usage;
             }
         }

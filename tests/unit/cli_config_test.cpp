@@ -139,6 +139,62 @@ TEST_F(ConnmgrConfig, UsageErrorsExitTwo) {
     EXPECT_EQ(run(dir, {"--help"}).exit_code, 0);
 }
 
+// Every command's --help and -h print its usage and options on stdout and exit 0, before
+// any configuration is read; every option of the command's synopsis is described.
+TEST_F(ConnmgrConfig, EveryCommandHasHelp) {
+    const std::map<std::string, std::vector<std::string>> options{
+        {"config", {"--show-origin", "--json"}},
+        {"check", {"--json"}},
+        {"bench",
+         {"--clients", "--requests", "--duration", "--flavour", "--command", "--pipeline",
+          "--graph", "--no-warmup", "--serve", "--json"}},
+        {"serve", {"--listen"}},
+        {"stats", {"--json", "--watch", "--url"}},
+    };
+    for (const auto& [command, described] : options) {
+        for (const char* flag : {"--help", "-h"}) {
+            SCOPED_TRACE(command + " " + flag);
+            // A configuration that does not exist: help must not need one.
+            const auto r = run(dir, {"--config", "missing.yaml", command, flag});
+            EXPECT_EQ(r.exit_code, 0) << r.err;
+            EXPECT_EQ(r.err, "");
+            EXPECT_EQ(r.out.rfind("usage: connmgr [--config FILE]... [--log-level LEVEL] " +
+                                      command + " ",
+                                  0),
+                      0u)
+                << r.out;
+            EXPECT_CONTAINS(r.out, "-h, --help");
+            for (const auto& option : described) EXPECT_CONTAINS(r.out, "  " + option + " ");
+        }
+    }
+    // After other arguments too.
+    auto r = run(dir, {"bench", "app", "--clients", "4", "--help"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, "--no-warmup");
+    // The value of an option is not an option: here -h is the SQL text, and the run goes on
+    // to read the (missing) configuration.
+    r = run(dir, {"--config", "missing.yaml", "bench", "app", "--command", "-h"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_CONTAINS(r.err, "missing.yaml: cannot open config file");
+    // A bad option still names the way to the help.
+    r = run(dir, {"bench", "app", "--bogus"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_CONTAINS(r.err, "unknown option '--bogus'");
+    EXPECT_CONTAINS(r.err, "connmgr bench --help");
+}
+
+TEST_F(ConnmgrConfig, TopLevelHelp) {
+    for (const char* flag : {"--help", "-h"}) {
+        const auto r = run(dir, {flag});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.out.rfind("usage: connmgr [--config FILE]...", 0), 0u) << r.out;
+        for (const char* command : {"bench", "check", "config", "serve", "stats"})
+            EXPECT_CONTAINS(r.out, std::string("\n  ") + command + " ");
+        EXPECT_CONTAINS(r.out, "'connmgr COMMAND --help'");
+    }
+}
+
 TEST_F(ConnmgrConfig, MalformedYaml) {
     config_error("databases:\n  app: {url: x\n  b: [\n", "bad.yaml:");
     const auto err = config_error("databases:\n  app:\n    url: [a, b\n", "malformed YAML");
