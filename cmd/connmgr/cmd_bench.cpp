@@ -194,6 +194,13 @@ std::optional<pool_stats> find_pool(manager& m, const bench::request_factories& 
     return std::nullopt;
 }
 
+bench::wait_totals waits_of(const pool_stats& p) {
+    return {.sum = p.wait_seconds_sum,
+            .max = p.wait_seconds_max,
+            .bounds = p.wait_buckets_le,
+            .cumulative = p.wait_buckets};
+}
+
 int run_bench(const global_options& globals, const std::vector<std::string>& raw) {
     const bench_args args = parse(raw);
     loaded_config loaded = load(globals);
@@ -257,8 +264,9 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
     };
 
     // Warm-up: open as many connections as the run will use (pgbench, too, connects before it
-    // starts its clock) by holding that many leases at once.
-    double wait_sum_before = 0;
+    // starts its clock) by holding that many leases at once. Its waits (for those connects)
+    // are not the run's: the report counts the waits after it.
+    bench::wait_totals waits_before;
     if (args.warmup) {
         const std::size_t k =
             std::min<std::size_t>(args.clients, std::max<std::size_t>(options.max_size, 1));
@@ -266,8 +274,7 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
             factories.warm_sync(k);
         else
             factories.warm_async(k, async->executors().front());
-        if (auto p = find_pool(m, factories, args.database, args.kind))
-            wait_sum_before = p->wait_seconds_sum;
+        if (auto p = find_pool(m, factories, args.database, args.kind)) waits_before = waits_of(*p);
     }
 
     const bench::run_plan plan{.clients = args.clients,
@@ -298,8 +305,7 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
     report.pool.peak_waiters = peak_waiters;
     if (auto p = find_pool(m, factories, args.database, args.kind)) {
         report.pool.max_size = p->max_size;
-        report.pool.wait_seconds_sum = std::max(0.0, p->wait_seconds_sum - wait_sum_before);
-        report.pool.wait_seconds_max = p->wait_seconds_max;
+        bench::set_window_waits(report.pool, waits_before, waits_of(*p));
     }
 
     if (args.json)

@@ -163,7 +163,8 @@ TEST(BenchReport, JsonHasTheDesignShape) {
     EXPECT_DOUBLE_EQ(j.at("throughput_per_second").as_double(), 10.0);
     EXPECT_DOUBLE_EQ(j.at("latency_ms").at("max").as_double(), 3.0);
     EXPECT_EQ(j.at("latency_ms").as_object().size(), 4u);
-    EXPECT_EQ(j.at("pool").as_object().size(), 5u);
+    EXPECT_EQ(j.at("pool").as_object().size(), 6u);
+    EXPECT_TRUE(j.at("pool").at("wait_seconds_max_exact").as_bool());
     EXPECT_EQ(j.at("pool").at("max_size").as_uint64(), 20u);
     EXPECT_EQ(rep.timeouts(), 1u);
     EXPECT_EQ(rep.requests_failed(), 1u);
@@ -178,6 +179,80 @@ TEST(BenchReport, JsonHasTheDesignShape) {
     rep.requests_per_client.reset();  // --duration mode
     EXPECT_TRUE(to_json(rep).at("requests_per_client").is_null());
     EXPECT_NE(to_text(rep).find("acquire_timeout 1"), std::string::npos);
+}
+
+// The report's waits are the measured window's: the warm-up's waits count in neither the sum
+// nor the max.
+TEST(BenchReport, WaitsAreTheWindowsNotTheWarmUps) {
+    const std::vector<double> bounds{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30};
+    // The warm-up: 8 waits for connects, the longest 6.214 ms.
+    const wait_totals warm{.sum = 0.030,
+                           .max = 0.006214,
+                           .bounds = bounds,
+                           .cumulative = {0, 2, 8, 8, 8, 8, 8, 8, 8, 8}};
+
+    // A run of 1000 acquires served at once (40 us in all): not 6.214 ms.
+    pool_figures f;
+    set_window_waits(f, warm,
+                     {.sum = 0.030040,
+                      .max = 0.006214,
+                      .bounds = bounds,
+                      .cumulative = {1000, 1002, 1008, 1008, 1008, 1008, 1008, 1008, 1008, 1008}});
+    EXPECT_NEAR(f.wait_seconds_sum, 0.000040, 1e-12);
+    EXPECT_NEAR(f.wait_seconds_max, 0.000040, 1e-12);  // at most the window's sum
+    EXPECT_FALSE(f.wait_max_exact);
+
+    // A run whose longest wait is a new record: exact.
+    set_window_waits(f, warm,
+                     {.sum = 0.530,
+                      .max = 0.2,
+                      .bounds = bounds,
+                      .cumulative = {10, 12, 18, 18, 18, 19, 20, 20, 20, 20}});
+    EXPECT_NEAR(f.wait_seconds_sum, 0.5, 1e-12);
+    EXPECT_DOUBLE_EQ(f.wait_seconds_max, 0.2);
+    EXPECT_TRUE(f.wait_max_exact);
+
+    // Waits below the warm-up's longest: bounded by the highest bucket they reached (5 ms),
+    // below the warm-up's 6.214 ms and the window's sum.
+    set_window_waits(f, warm,
+                     {.sum = 0.040,
+                      .max = 0.006214,
+                      .bounds = bounds,
+                      .cumulative = {0, 6, 12, 12, 12, 12, 12, 12, 12, 12}});
+    EXPECT_DOUBLE_EQ(f.wait_seconds_max, 0.005);
+    EXPECT_FALSE(f.wait_max_exact);
+
+    // One wait in the window: it is the window's sum.
+    set_window_waits(f, warm,
+                     {.sum = 0.033,
+                      .max = 0.006214,
+                      .bounds = bounds,
+                      .cumulative = {0, 3, 9, 9, 9, 9, 9, 9, 9, 9}});
+    EXPECT_NEAR(f.wait_seconds_max, 0.003, 1e-12);
+    EXPECT_TRUE(f.wait_max_exact);
+
+    // No acquire in the window, and no warm-up at all.
+    set_window_waits(f, warm, warm);
+    EXPECT_EQ(f.wait_seconds_sum, 0.0);
+    EXPECT_EQ(f.wait_seconds_max, 0.0);
+    EXPECT_TRUE(f.wait_max_exact);
+    set_window_waits(f, {}, warm);
+    EXPECT_DOUBLE_EQ(f.wait_seconds_sum, 0.030);
+    EXPECT_DOUBLE_EQ(f.wait_seconds_max, 0.006214);
+    EXPECT_TRUE(f.wait_max_exact);
+
+    // The text says when the max is a bound, and that the warm-up is not in it.
+    bench_report rep;
+    set_window_waits(rep.pool, warm,
+                     {.sum = 0.040,
+                      .max = 0.006214,
+                      .bounds = bounds,
+                      .cumulative = {0, 6, 12, 12, 12, 12, 12, 12, 12, 12}});
+    EXPECT_NE(to_text(rep).find("acquire wait    sum 0.010 s, max at most 5.000 ms (the run's "
+                                "waits, not the warm-up's)\n"),
+              std::string::npos)
+        << to_text(rep);
+    EXPECT_FALSE(to_json(rep).at("pool").at("wait_seconds_max_exact").as_bool());
 }
 
 TEST(BenchProgress, RendersFractionOfRequestsOrTime) {
