@@ -79,6 +79,8 @@ double bench_report::throughput_per_second() const noexcept {
 boost::json::object to_json(const bench_report& r) {
     boost::json::object errors;
     for (const auto& [name, count] : r.errors) errors[name] = count;
+    boost::json::object messages;
+    for (const auto& [name, message] : r.error_messages) messages[name] = message;
     boost::json::object latency{
         {"p50", rounded(to_ms(r.latency.value_at_quantile(0.50)), 1e-4)},
         {"p95", rounded(to_ms(r.latency.value_at_quantile(0.95)), 1e-4)},
@@ -106,6 +108,7 @@ boost::json::object to_json(const bench_report& r) {
         out["requests_per_client"] = nullptr;
     out["requests_ok"] = r.requests_ok;
     out["errors"] = std::move(errors);
+    out["error_messages"] = std::move(messages);
     out["duration_seconds"] = rounded(r.duration_seconds, 1e-6);
     out["throughput_per_second"] = rounded(r.throughput_per_second(), 0.1);
     out["latency_ms"] = std::move(latency);
@@ -186,6 +189,15 @@ std::string to_text(const bench_report& r) {
         out << ")";
     }
     out << "\n";
+    // The first message of each kind, its continuation lines (libpq's) indented under it.
+    for (const auto& [name, message] : r.error_messages) {
+        std::string text = message;
+        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+        const std::string indent(6, ' ');
+        for (auto at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 1))
+            text.insert(at + 1, indent);
+        out << "    first " << name << ": " << text << "\n";
+    }
     out << "  timeouts        " << r.timeouts() << "\n";
     out << "  duration        " << fixed(r.duration_seconds, 3) << " s\n";
     out << "  throughput      " << fixed(r.throughput_per_second(), 1) << " requests/s\n";

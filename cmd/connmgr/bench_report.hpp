@@ -58,6 +58,8 @@ struct bench_report {
     std::optional<std::uint64_t> requests_per_client;
     std::uint64_t requests_ok{0};
     std::map<std::string, std::uint64_t> errors;  ///< failed requests by errc name
+    /// The first message of each kind in `errors` (passwords already scrubbed).
+    std::map<std::string, std::string> error_messages;
     double duration_seconds{0};
     latency_histogram latency;  ///< of successful round trips, in nanoseconds
     pool_figures pool;
