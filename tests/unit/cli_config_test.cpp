@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -120,6 +121,63 @@ TEST_F(ConnmgrConfig, JsonWithOrigins) {
     EXPECT_CONTAINS(r.out, R"("max_size":{"value":20,"origin":"default"})");
 }
 
+// --changed: only the values that differ from the built-in defaults (a database's URL always),
+// each with the file:line or variable that set it; a value set to its built-in default is not
+// a change.
+TEST_F(ConnmgrConfig, ChangedShowsOnlyNonDefaultsWithOrigin) {
+    dir.write("c.yaml",
+              "defaults:\n"
+              "  pool: {max_size: 20, acquire_timeout: 5s}\n"
+              "databases:\n"
+              "  app:\n"
+              "    url: postgresql://u:PW-CHANGED-1@h/db\n"
+              "    pool:\n"
+              "      async: {max_size: 6}\n");
+    const std::map<std::string, std::string> env{
+        {"CONNMGR_DATABASES__APP__RETRY__ATTEMPTS", "3"}};
+    auto r = run(dir, {"--config", "c.yaml", "config", "--changed"}, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> lines;
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    const std::vector<std::pair<std::string, std::string>> expected{
+        {"databases.app.url = postgresql://u:***@h:5432/db", "# c.yaml:5"},
+        {"databases.app.pool.sync.acquire_timeout = 5s", "# c.yaml:2"},
+        {"databases.app.pool.async.max_size = 6", "# c.yaml:7"},
+        {"databases.app.pool.async.acquire_timeout = 5s", "# c.yaml:2"},
+        {"databases.app.retry.attempts = 3", "# env:CONNMGR_DATABASES__APP__RETRY__ATTEMPTS"},
+        {"defaults.pool.acquire_timeout = 5s", "# c.yaml:2"},
+    };
+    ASSERT_EQ(lines.size(), expected.size()) << r.out;
+    for (const auto& [setting, origin] : expected) {
+        const auto line = std::find_if(lines.begin(), lines.end(), [&](const std::string& l) {
+            return l.rfind(setting + " ", 0) == 0;
+        });
+        ASSERT_NE(line, lines.end()) << setting << " missing from\n" << r.out;
+        EXPECT_EQ(line->substr(line->size() - origin.size()), origin) << *line;
+    }
+    EXPECT_EQ(r.out.find("max_size = 20"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("PW-CHANGED-1"), std::string::npos) << r.out;
+
+    r = run(dir, {"--config", "c.yaml", "config", "--changed", "--json"}, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out,
+              R"({"databases":{"app":{"url":{"value":"postgresql://u:***@h:5432/db","origin":)"
+              R"("c.yaml:5"},"pool":{"sync":{"acquire_timeout":{"value":"5s","origin":"c.yaml:2"}},)"
+              R"("async":{"max_size":{"value":6,"origin":"c.yaml:7"},"acquire_timeout":{"value":)"
+              R"("5s","origin":"c.yaml:2"}}},"retry":{"attempts":{"value":3,"origin":)"
+              R"("env:CONNMGR_DATABASES__APP__RETRY__ATTEMPTS"}}}},"defaults":{"pool":)"
+              R"({"acquire_timeout":{"value":"5s","origin":"c.yaml:2"}}}})"
+              "\n");
+
+    // Nothing configured: nothing changed.
+    r = run(dir, {"config", "--changed"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "# every value is a built-in default\n");
+    r = run(dir, {"config", "--changed", "--json"});
+    EXPECT_EQ(r.out, "{}\n");
+}
+
 TEST_F(ConnmgrConfig, ConnmgrConfigVariableWithTwoFiles) {
     dir.write("a.yaml", "databases:\n  main:\n    url: redis://h/1\n");
     dir.write("b.yaml", "databases:\n  main:\n    pool: {max_size: 3}\n");
@@ -143,7 +201,7 @@ TEST_F(ConnmgrConfig, UsageErrorsExitTwo) {
 // any configuration is read; every option of the command's synopsis is described.
 TEST_F(ConnmgrConfig, EveryCommandHasHelp) {
     const std::map<std::string, std::vector<std::string>> options{
-        {"config", {"--show-origin", "--json"}},
+        {"config", {"--show-origin", "--changed", "--json"}},
         {"check", {"--json"}},
         {"bench",
          {"--clients", "--requests", "--duration", "--flavour", "--command", "--pipeline",
