@@ -100,10 +100,12 @@ public:
                  {"retry", retry(d.retry, "defaults.retry")},
                  {"circuit_breaker", breaker(d.circuit_breaker, "defaults.circuit_breaker")},
                  {"drain_timeout", duration(d.drain_timeout, "defaults.drain_timeout")}}},
-            {"runtime", json::object{{"io_threads", size(r.io_threads, "runtime.io_threads")},
-                                     {"telemetry",
-                                      json::object{{"listen", leaf(json::value(r.telemetry.listen),
-                                                                   "runtime.telemetry.listen")}}}}},
+            {"runtime",
+             json::object{{"io_threads", size(r.io_threads, "runtime.io_threads")},
+                          {"telemetry", json::object{{"listen", leaf(json::value(r.telemetry.listen),
+                                                                     "runtime.telemetry.listen")}}},
+                          {"log_level",
+                           leaf(json::value(to_string(r.log_level)), "runtime.log_level")}}},
         };
     }
 

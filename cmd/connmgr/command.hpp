@@ -3,7 +3,9 @@
 // CONNMGR_COMMAND; main.cpp parses the global options and dispatches.
 
 #include <connmgr/config_loader.hpp>
+#include <connmgr/log.hpp>
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -18,7 +20,8 @@ inline constexpr int exit_usage = 2;    ///< usage or configuration error
 /// Options given before the command name.
 struct global_options {
     std::vector<std::string> config_files;  ///< --config, in order; empty = CONNMGR_CONFIG
-    std::string log_level{"info"};          ///< --log-level: trace|debug|info|warn|error
+    /// --log-level; when given, it overrides `runtime.log_level` (load() sets it there).
+    std::optional<connmgr::log_level> log_level;
 };
 
 /// Thrown by commands for bad arguments: main prints it with the command's usage, exits 2.
@@ -55,7 +58,8 @@ struct command_registrar {
 };
 
 /// Loads the configuration the way every command does (--config files, else CONNMGR_CONFIG,
-/// then CONNMGR_* overrides). Throws config_error.
+/// then CONNMGR_* overrides; --log-level over `runtime.log_level`, origin "--log-level").
+/// Throws config_error.
 loaded_config load(const global_options& globals);
 
 /// The message of an exception without the error category suffix boost adds to what().

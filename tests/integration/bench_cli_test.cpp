@@ -296,11 +296,12 @@ protected:
         std::string err;
     };
 
-    // `connmgr --config c.yaml bench ARGS`, stdout and stderr captured.
-    outcome bench(const std::string& yaml, const std::string& args) {
+    // `connmgr --config c.yaml GLOBALS bench ARGS`, stdout and stderr captured.
+    outcome bench(const std::string& yaml, const std::string& args,
+                  const std::string& globals = "") {
         std::ofstream(dir_ / "c.yaml") << yaml;
         const auto r = run("'" + connmgr_binary().string() + "' --config '" +
-                           (dir_ / "c.yaml").string() + "' bench " + args + " 2>'" +
+                           (dir_ / "c.yaml").string() + "' " + globals + " bench " + args + " 2>'" +
                            (dir_ / "stderr.txt").string() + "'");
         std::ifstream in(dir_ / "stderr.txt");
         return {r.exit_code, r.out,
@@ -389,6 +390,35 @@ TEST_F(BenchCliErrors, ClosedPortSaysWhatItWaitsFor) {
         EXPECT_NE(message.find("refused"), std::string::npos) << message;
         EXPECT_EQ(r.out.find("CLOSED-pw-9q"), std::string::npos) << r.out;
         EXPECT_EQ(r.err.find("CLOSED-pw-9q"), std::string::npos) << r.err;
+    }
+}
+
+using BenchCliLogLevel = BenchCliErrors;
+
+// A lease held 500 ms past a leak_threshold of 100 ms: the pool warns on stderr, unless the
+// level says otherwise: --log-level (which wins) or runtime.log_level.
+TEST_F(BenchCliLogLevel, ErrorSilencesThePoolsWarnings) {
+    const char* url = env("CONNMGR_TEST_PG_URL");
+    if (url == nullptr) GTEST_SKIP() << "CONNMGR_TEST_PG_URL not set";
+    const std::string base = "defaults:\n  pool: {leak_threshold: 100ms}\ndatabases:\n  pg: {url: \"" +
+                             std::string(url) + "\"}\n";
+    const std::string quiet = base + "runtime: {log_level: error}\n";
+    const std::string args = "pg --requests 1 --command 'SELECT pg_sleep(0.5)' --json --flavour ";
+    const std::string warning = "connmgr warn: possible connection leak: a lease of pg (";
+    for (const char* flavour : {"sync", "async"}) {
+        SCOPED_TRACE(flavour);
+        auto r = bench(base, args + flavour);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+        r = bench(base, args + flavour, "--log-level error");
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.err.find("connmgr warn:"), std::string::npos) << r.err;
+        r = bench(quiet, args + flavour);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.err.find("connmgr warn:"), std::string::npos) << r.err;
+        r = bench(quiet, args + flavour, "--log-level warn");
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
     }
 }
 

@@ -253,6 +253,27 @@ TEST_F(ConnmgrConfig, TopLevelHelp) {
     }
 }
 
+TEST_F(ConnmgrConfig, BadLogLevel) {
+    config_error("runtime:\n  log_level: loud\n",
+                 "bad.yaml:2:3: runtime.log_level: expected debug, info, warn or error, got 'loud'");
+}
+
+// --log-level overrides runtime.log_level, and `config` says so.
+TEST_F(ConnmgrConfig, LogLevelOptionOverridesTheFile) {
+    dir.write("c.yaml", "runtime:\n  log_level: warn\n");
+    auto r = run(dir, {"--config", "c.yaml", "config", "--show-origin"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, "runtime.log_level = warn");
+    EXPECT_CONTAINS(r.out, "# c.yaml:2\n");
+    r = run(dir, {"--config", "c.yaml", "--log-level", "error", "config", "--changed"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, "runtime.log_level = error");
+    EXPECT_CONTAINS(r.out, "# --log-level\n");
+    r = run(dir, {"--log-level=trace", "config", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, R"("log_level":"trace")");
+}
+
 TEST_F(ConnmgrConfig, MalformedYaml) {
     config_error("databases:\n  app: {url: x\n  b: [\n", "bad.yaml:");
     const auto err = config_error("databases:\n  app:\n    url: [a, b\n", "malformed YAML");
