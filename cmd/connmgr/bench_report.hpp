@@ -30,8 +30,8 @@ struct pool_figures {
 
 /// A pool's cumulative acquire-wait figures at one moment (pool_stats' wait_* fields).
 struct wait_totals {
-    double sum{0};  ///< seconds
-    double max{0};  ///< seconds
+    double sum{0};                          ///< seconds
+    double max{0};                          ///< seconds
     std::vector<double> bounds;             ///< histogram upper bounds, seconds, ascending
     std::vector<std::uint64_t> cumulative;  ///< waits <= bounds[i]
 };

@@ -58,7 +58,8 @@ void run_state::record(run_result& tally, std::size_t n, bench_clock::time_point
         return;
     }
     std::string name = classify(failure);
-    if (!tally.first_errors.contains(name)) tally.first_errors.emplace(name, failure_message(failure));
+    if (!tally.first_errors.contains(name))
+        tally.first_errors.emplace(name, failure_message(failure));
     tally.errors[std::move(name)] += n;
     done_.fetch_add(n, std::memory_order_relaxed);
     failed_.fetch_add(n, std::memory_order_relaxed);

@@ -43,11 +43,11 @@ struct first_failure {
 };
 
 struct run_result {
-    latency_histogram latency;                    ///< successful round trips, nanoseconds
-    std::uint64_t ok{0};                          ///< successful commands
-    std::map<std::string, std::uint64_t> errors;  ///< failed commands by name
+    latency_histogram latency;                          ///< successful round trips, nanoseconds
+    std::uint64_t ok{0};                                ///< successful commands
+    std::map<std::string, std::uint64_t> errors;        ///< failed commands by name
     std::map<std::string, first_failure> first_errors;  ///< the earliest failure of each name
-    std::chrono::nanoseconds elapsed{0};  ///< from the start to the last client's end
+    std::chrono::nanoseconds elapsed{0};                ///< from the start to the last client's end
 };
 
 /// Names a request's failure (an errc name such as "acquire_timeout").

@@ -329,9 +329,8 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
                                to_string(args.kind) + " pool";
             if (auto p = find_pool(m, factories, args.database, args.kind))
                 note += ": " + std::to_string(p->open) + " of " + std::to_string(k) +
-                        " connections open, " + std::to_string(p->connecting) +
-                        " connecting, " + std::to_string(p->connect_failures_total) +
-                        " connect failures so far";
+                        " connections open, " + std::to_string(p->connecting) + " connecting, " +
+                        std::to_string(p->connect_failures_total) + " connect failures so far";
             note += ")";
             const std::string why = probe_error(m, args.database);
             if (warm.wait_for(std::chrono::seconds{0}) == std::future_status::ready) break;

@@ -101,11 +101,11 @@ public:
                  {"circuit_breaker", breaker(d.circuit_breaker, "defaults.circuit_breaker")},
                  {"drain_timeout", duration(d.drain_timeout, "defaults.drain_timeout")}}},
             {"runtime",
-             json::object{{"io_threads", size(r.io_threads, "runtime.io_threads")},
-                          {"telemetry", json::object{{"listen", leaf(json::value(r.telemetry.listen),
-                                                                     "runtime.telemetry.listen")}}},
-                          {"log_level",
-                           leaf(json::value(to_string(r.log_level)), "runtime.log_level")}}},
+             json::object{
+                 {"io_threads", size(r.io_threads, "runtime.io_threads")},
+                 {"telemetry", json::object{{"listen", leaf(json::value(r.telemetry.listen),
+                                                            "runtime.telemetry.listen")}}},
+                 {"log_level", leaf(json::value(to_string(r.log_level)), "runtime.log_level")}}},
         };
     }
 
@@ -176,7 +176,8 @@ json::object changed(const json::object& actual, const json::object* builtin,
         if (at == "files") continue;  // what was read, not a setting
         const json::value* base = builtin ? builtin->if_contains(key) : nullptr;
         if (value.is_object()) {
-            json::object sub = changed(value.get_object(), base && base->is_object() ? &base->get_object() : nullptr,
+            json::object sub = changed(value.get_object(),
+                                       base && base->is_object() ? &base->get_object() : nullptr,
                                        at, origins, lines);
             if (!sub.empty()) out[key] = std::move(sub);
             continue;
@@ -225,8 +226,8 @@ int run_config(const global_options& globals, const std::vector<std::string>& ar
         const loaded_config builtin = builtin_defaults(loaded);
         const json::object builtin_doc = renderer(builtin, false).document(builtin);
         std::vector<text_line> lines;
-        const json::object doc = changed(renderer(loaded, false).document(loaded), &builtin_doc,
-                                         "", loaded.origins, lines);
+        const json::object doc = changed(renderer(loaded, false).document(loaded), &builtin_doc, "",
+                                         loaded.origins, lines);
         if (vm.count("json"))
             std::cout << json::serialize(doc) << "\n";
         else if (lines.empty())

@@ -60,8 +60,9 @@ int run_serve(const global_options& globals, const std::vector<std::string>& arg
 
 }  // namespace
 
-CONNMGR_COMMAND(serve, "[--listen 127.0.0.1:9187]",
-                "serve /health, /metrics and /stats over HTTP until SIGTERM or SIGINT",
-                "  --listen ADDR        HOST:PORT to serve on (default 127.0.0.1:9187; port 0 = any "
-                "free port)\n",
-                run_serve);
+CONNMGR_COMMAND(
+    serve, "[--listen 127.0.0.1:9187]",
+    "serve /health, /metrics and /stats over HTTP until SIGTERM or SIGINT",
+    "  --listen ADDR        HOST:PORT to serve on (default 127.0.0.1:9187; port 0 = any "
+    "free port)\n",
+    run_serve);

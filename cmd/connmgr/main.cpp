@@ -26,8 +26,8 @@ void print_usage(std::ostream& out) {
 }
 
 void print_command_help(std::ostream& out, const command_info& c) {
-    out << "usage: connmgr [--config FILE]... [--log-level LEVEL] " << c.name << " "
-        << c.synopsis << "\n\n"
+    out << "usage: connmgr [--config FILE]... [--log-level LEVEL] " << c.name << " " << c.synopsis
+        << "\n\n"
         << c.summary << "\n\n"
         << "options:\n"
         << c.options << "  -h, --help           this help\n\n"

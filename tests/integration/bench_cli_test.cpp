@@ -300,13 +300,13 @@ protected:
     outcome bench(const std::string& yaml, const std::string& args,
                   const std::string& globals = "") {
         std::ofstream(dir_ / "c.yaml") << yaml;
-        const auto r = run("'" + connmgr_binary().string() + "' --config '" +
-                           (dir_ / "c.yaml").string() + "' " + globals + " bench " + args + " 2>'" +
-                           (dir_ / "stderr.txt").string() + "'");
+        const auto r =
+            run("'" + connmgr_binary().string() + "' --config '" + (dir_ / "c.yaml").string() +
+                "' " + globals + " bench " + args + " 2>'" + (dir_ / "stderr.txt").string() + "'");
         std::ifstream in(dir_ / "stderr.txt");
-        return {r.exit_code, r.out,
-                std::string((std::istreambuf_iterator<char>(in)),
-                            std::istreambuf_iterator<char>())};
+        return {
+            r.exit_code, r.out,
+            std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
     }
 
     fs::path dir_;
@@ -400,8 +400,9 @@ using BenchCliLogLevel = BenchCliErrors;
 TEST_F(BenchCliLogLevel, ErrorSilencesThePoolsWarnings) {
     const char* url = env("CONNMGR_TEST_PG_URL");
     if (url == nullptr) GTEST_SKIP() << "CONNMGR_TEST_PG_URL not set";
-    const std::string base = "defaults:\n  pool: {leak_threshold: 100ms}\ndatabases:\n  pg: {url: \"" +
-                             std::string(url) + "\"}\n";
+    const std::string base =
+        "defaults:\n  pool: {leak_threshold: 100ms}\ndatabases:\n  pg: {url: \"" +
+        std::string(url) + "\"}\n";
     const std::string quiet = base + "runtime: {log_level: error}\n";
     const std::string args = "pg --requests 1 --command 'SELECT pg_sleep(0.5)' --json --flavour ";
     const std::string warning = "connmgr warn: possible connection leak: a lease of pg (";

@@ -114,15 +114,14 @@ TEST(BenchRunner, FirstMessageOfEachKind) {
             }
         },
         {});
-    EXPECT_EQ(r.errors.at("connect_failed"), 6u);  // 3, 4, 8, 12, 16, 20
+    EXPECT_EQ(r.errors.at("connect_failed"), 6u);   // 3, 4, 8, 12, 16, 20
     EXPECT_EQ(r.errors.at("acquire_timeout"), 2u);  // 7, 14
     ASSERT_EQ(r.first_errors.size(), 2u);
     EXPECT_EQ(r.first_errors.at("connect_failed").message,
               "could not connect to app: Connection refused (attempt 3)");
     EXPECT_TRUE(r.first_errors.at("connect_failed").detailed);
     const auto& bare = r.first_errors.at("acquire_timeout");
-    EXPECT_EQ(bare.message,
-              make_error_code(boost::system::errc::timed_out).message());
+    EXPECT_EQ(bare.message, make_error_code(boost::system::errc::timed_out).message());
     EXPECT_FALSE(bare.detailed);
 }
 

@@ -133,8 +133,7 @@ TEST_F(ConnmgrConfig, ChangedShowsOnlyNonDefaultsWithOrigin) {
               "    url: postgresql://u:PW-CHANGED-1@h/db\n"
               "    pool:\n"
               "      async: {max_size: 6}\n");
-    const std::map<std::string, std::string> env{
-        {"CONNMGR_DATABASES__APP__RETRY__ATTEMPTS", "3"}};
+    const std::map<std::string, std::string> env{{"CONNMGR_DATABASES__APP__RETRY__ATTEMPTS", "3"}};
     auto r = run(dir, {"--config", "c.yaml", "config", "--changed"}, env);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::vector<std::string> lines;
@@ -161,14 +160,15 @@ TEST_F(ConnmgrConfig, ChangedShowsOnlyNonDefaultsWithOrigin) {
 
     r = run(dir, {"--config", "c.yaml", "config", "--changed", "--json"}, env);
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.out,
-              R"({"databases":{"app":{"url":{"value":"postgresql://u:***@h:5432/db","origin":)"
-              R"("c.yaml:5"},"pool":{"sync":{"acquire_timeout":{"value":"5s","origin":"c.yaml:2"}},)"
-              R"("async":{"max_size":{"value":6,"origin":"c.yaml:7"},"acquire_timeout":{"value":)"
-              R"("5s","origin":"c.yaml:2"}}},"retry":{"attempts":{"value":3,"origin":)"
-              R"("env:CONNMGR_DATABASES__APP__RETRY__ATTEMPTS"}}}},"defaults":{"pool":)"
-              R"({"acquire_timeout":{"value":"5s","origin":"c.yaml:2"}}}})"
-              "\n");
+    EXPECT_EQ(
+        r.out,
+        R"({"databases":{"app":{"url":{"value":"postgresql://u:***@h:5432/db","origin":)"
+        R"("c.yaml:5"},"pool":{"sync":{"acquire_timeout":{"value":"5s","origin":"c.yaml:2"}},)"
+        R"("async":{"max_size":{"value":6,"origin":"c.yaml:7"},"acquire_timeout":{"value":)"
+        R"("5s","origin":"c.yaml:2"}}},"retry":{"attempts":{"value":3,"origin":)"
+        R"("env:CONNMGR_DATABASES__APP__RETRY__ATTEMPTS"}}}},"defaults":{"pool":)"
+        R"({"acquire_timeout":{"value":"5s","origin":"c.yaml:2"}}}})"
+        "\n");
 
     // Nothing configured: nothing changed.
     r = run(dir, {"config", "--changed"});
@@ -216,10 +216,10 @@ TEST_F(ConnmgrConfig, EveryCommandHasHelp) {
             const auto r = run(dir, {"--config", "missing.yaml", command, flag});
             EXPECT_EQ(r.exit_code, 0) << r.err;
             EXPECT_EQ(r.err, "");
-            EXPECT_EQ(r.out.rfind("usage: connmgr [--config FILE]... [--log-level LEVEL] " +
-                                      command + " ",
-                                  0),
-                      0u)
+            EXPECT_EQ(
+                r.out.rfind(
+                    "usage: connmgr [--config FILE]... [--log-level LEVEL] " + command + " ", 0),
+                0u)
                 << r.out;
             EXPECT_CONTAINS(r.out, "-h, --help");
             for (const auto& option : described) EXPECT_CONTAINS(r.out, "  " + option + " ");
@@ -254,8 +254,9 @@ TEST_F(ConnmgrConfig, TopLevelHelp) {
 }
 
 TEST_F(ConnmgrConfig, BadLogLevel) {
-    config_error("runtime:\n  log_level: loud\n",
-                 "bad.yaml:2:3: runtime.log_level: expected debug, info, warn or error, got 'loud'");
+    config_error(
+        "runtime:\n  log_level: loud\n",
+        "bad.yaml:2:3: runtime.log_level: expected debug, info, warn or error, got 'loud'");
 }
 
 // --log-level overrides runtime.log_level, and `config` says so.

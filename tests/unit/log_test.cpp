@@ -110,8 +110,8 @@ TEST_F(LogHandler, ConfigureAppliesRuntimeLogLevel) {
 
 TEST_F(LogHandler, ReplacingReturnsThePreviousAndStopsIt) {
     std::vector<std::string> second;
-    auto mine = connmgr::set_log_handler(
-        [&](log_level, std::string_view m) { second.emplace_back(m); });
+    auto mine =
+        connmgr::set_log_handler([&](log_level, std::string_view m) { second.emplace_back(m); });
     ASSERT_TRUE(mine);  // the fixture's
     connmgr::detail::log(log_level::warn, "to the second");
     EXPECT_TRUE(lines_.empty());

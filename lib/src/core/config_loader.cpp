@@ -406,9 +406,10 @@ const schema s_database{leaf::none,
                         nullptr};
 const schema s_databases{leaf::none, {}, &s_database};
 const schema s_telemetry{leaf::none, {{"listen", &s_listen}}, nullptr};
-const schema s_runtime{leaf::none,
-                       {{"io_threads", &s_size}, {"telemetry", &s_telemetry}, {"log_level", &s_text}},
-                       nullptr};
+const schema s_runtime{
+    leaf::none,
+    {{"io_threads", &s_size}, {"telemetry", &s_telemetry}, {"log_level", &s_text}},
+    nullptr};
 const schema s_root{leaf::none,
                     {{"defaults", &s_section},
                      {"backends", &s_backends},

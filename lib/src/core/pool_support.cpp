@@ -104,8 +104,8 @@ const char* to_string(log_level level) noexcept {
 }
 
 std::optional<log_level> parse_log_level(std::string_view text) noexcept {
-    for (const log_level l : {log_level::trace, log_level::debug, log_level::info, log_level::warn,
-                              log_level::error})
+    for (const log_level l :
+         {log_level::trace, log_level::debug, log_level::info, log_level::warn, log_level::error})
         if (text == to_string(l)) return l;
     return std::nullopt;
 }
