@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, from a clean clone: install, build, start the local servers, show what connmgr
-# resolves from configs/local.yaml (with where each value came from), then stop the servers.
+# The main job, from a clean clone: install, build, start the local servers, show what
+# configs/local.yaml changes from the built-in defaults (and where each value comes from), then
+# stop the servers.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,8 +17,8 @@ eval "$(bash scripts/services.sh env)"
 
 connmgr=build/release/cmd/connmgr/connmgr
 echo
-echo "== connmgr config --show-origin (configs/local.yaml)"
-"$connmgr" --config configs/local.yaml config --show-origin
+echo "== connmgr config --changed (configs/local.yaml): what differs from the built-in defaults"
+"$connmgr" --config configs/local.yaml config --changed
 
 # The FalkorDB database `graph` joins when scripts/install-deps.sh could install its server.
 dbs=(app app_bouncer main knowledge)

@@ -2,8 +2,10 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 namespace connmgr::bench {
@@ -21,6 +23,43 @@ std::string fixed(double v, int decimals) {
 }
 
 }  // namespace
+
+void set_window_waits(pool_figures& out, const wait_totals& start, const wait_totals& end) {
+    const double sum = std::max(0.0, end.sum - start.sum);
+    out.wait_seconds_sum = sum;
+    out.wait_max_exact = true;
+    if (end.max > start.max) {  // a new record: the window's own longest wait
+        out.wait_seconds_max = end.max;
+        return;
+    }
+    // Waits the window added per bucket, and the highest bucket it added to.
+    auto at = [](const wait_totals& t, std::size_t i) -> std::uint64_t {
+        return i < t.cumulative.size() ? t.cumulative[i] : 0;
+    };
+    double bucket_bound = std::numeric_limits<double>::infinity();
+    std::uint64_t window_count = 0;  // waits up to the last bound
+    std::uint64_t below = 0;
+    for (std::size_t i = 0; i < end.bounds.size(); ++i) {
+        const std::uint64_t upto = at(end, i) >= at(start, i) ? at(end, i) - at(start, i) : 0;
+        if (upto > below) bucket_bound = end.bounds[i];
+        below = std::max(below, upto);
+        window_count = upto;
+    }
+    // Waits above the last bound are not counted: a sum the counted ones cannot make means
+    // there was one, and the buckets bound nothing.
+    if (sum > static_cast<double>(window_count) * bucket_bound)
+        bucket_bound = std::numeric_limits<double>::infinity();
+    if (window_count == 0 && sum == 0) {  // no wait at all in the window
+        out.wait_seconds_max = 0;
+        return;
+    }
+    if (window_count == 1 && !std::isinf(bucket_bound)) {
+        out.wait_seconds_max = sum;  // one wait: it is the sum
+        return;
+    }
+    out.wait_seconds_max = std::min({start.max, sum, bucket_bound});
+    out.wait_max_exact = false;
+}
 
 std::uint64_t bench_report::requests_failed() const noexcept {
     std::uint64_t n = 0;
@@ -40,6 +79,8 @@ double bench_report::throughput_per_second() const noexcept {
 boost::json::object to_json(const bench_report& r) {
     boost::json::object errors;
     for (const auto& [name, count] : r.errors) errors[name] = count;
+    boost::json::object messages;
+    for (const auto& [name, message] : r.error_messages) messages[name] = message;
     boost::json::object latency{
         {"p50", rounded(to_ms(r.latency.value_at_quantile(0.50)), 1e-4)},
         {"p95", rounded(to_ms(r.latency.value_at_quantile(0.95)), 1e-4)},
@@ -52,6 +93,7 @@ boost::json::object to_json(const bench_report& r) {
         {"peak_waiters", r.pool.peak_waiters},
         {"wait_seconds_sum", r.pool.wait_seconds_sum},
         {"wait_seconds_max", r.pool.wait_seconds_max},
+        {"wait_seconds_max_exact", r.pool.wait_max_exact},
     };
     boost::json::object out;
     out["database"] = r.database;
@@ -66,6 +108,7 @@ boost::json::object to_json(const bench_report& r) {
         out["requests_per_client"] = nullptr;
     out["requests_ok"] = r.requests_ok;
     out["errors"] = std::move(errors);
+    out["error_messages"] = std::move(messages);
     out["duration_seconds"] = rounded(r.duration_seconds, 1e-6);
     out["throughput_per_second"] = rounded(r.throughput_per_second(), 0.1);
     out["latency_ms"] = std::move(latency);
@@ -146,6 +189,15 @@ std::string to_text(const bench_report& r) {
         out << ")";
     }
     out << "\n";
+    // The first message of each kind, its continuation lines (libpq's) indented under it.
+    for (const auto& [name, message] : r.error_messages) {
+        std::string text = message;
+        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+        const std::string indent(6, ' ');
+        for (auto at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 1))
+            text.insert(at + 1, indent);
+        out << "    first " << name << ": " << text << "\n";
+    }
     out << "  timeouts        " << r.timeouts() << "\n";
     out << "  duration        " << fixed(r.duration_seconds, 3) << " s\n";
     out << "  throughput      " << fixed(r.throughput_per_second(), 1) << " requests/s\n";
@@ -158,7 +210,8 @@ std::string to_text(const bench_report& r) {
     out << "  pool            max_size " << r.pool.max_size << ", peak in_use "
         << r.pool.peak_in_use << ", peak waiters " << r.pool.peak_waiters << "\n";
     out << "  acquire wait    sum " << fixed(r.pool.wait_seconds_sum, 3) << " s, max "
-        << fixed(r.pool.wait_seconds_max * 1e3, 3) << " ms\n";
+        << (r.pool.wait_max_exact ? "" : "at most ") << fixed(r.pool.wait_seconds_max * 1e3, 3)
+        << " ms (the run's waits, not the warm-up's)\n";
     return out.str();
 }
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace connmgr::bench {
 
@@ -21,9 +22,27 @@ struct pool_figures {
     std::size_t max_size{0};
     std::size_t peak_in_use{0};   ///< highest in_use seen by the sampler during the run
     std::size_t peak_waiters{0};  ///< highest waiters seen by the sampler during the run
-    double wait_seconds_sum{0};   ///< from the pool's final statistics
-    double wait_seconds_max{0};   ///< from the pool's final statistics
+    /// Acquire waits of the measured run only (not the warm-up's): see set_window_waits().
+    double wait_seconds_sum{0};
+    double wait_seconds_max{0};
+    bool wait_max_exact{true};  ///< false: wait_seconds_max is an upper bound
 };
+
+/// A pool's cumulative acquire-wait figures at one moment (pool_stats' wait_* fields).
+struct wait_totals {
+    double sum{0};                          ///< seconds
+    double max{0};                          ///< seconds
+    std::vector<double> bounds;             ///< histogram upper bounds, seconds, ascending
+    std::vector<std::uint64_t> cumulative;  ///< waits <= bounds[i]
+};
+
+/// Sets `out`'s wait figures to those of the window between `start` (after the warm-up; all
+/// zero without one) and `end` (after the run). The sum is exact. The pool keeps one maximum
+/// for its whole life, so the window's maximum is exact when it is a new record (or when the
+/// window holds one wait, or none); otherwise it is bounded by the earlier maximum, the
+/// window's sum and the upper bound of the highest histogram bucket the window added to, the
+/// least of the three, and `wait_max_exact` is false.
+void set_window_waits(pool_figures& out, const wait_totals& start, const wait_totals& end);
 
 struct bench_report {
     std::string database;
@@ -39,6 +58,8 @@ struct bench_report {
     std::optional<std::uint64_t> requests_per_client;
     std::uint64_t requests_ok{0};
     std::map<std::string, std::uint64_t> errors;  ///< failed requests by errc name
+    /// The first message of each kind in `errors` (passwords already scrubbed).
+    std::map<std::string, std::string> error_messages;
     double duration_seconds{0};
     latency_histogram latency;  ///< of successful round trips, in nanoseconds
     pool_figures pool;

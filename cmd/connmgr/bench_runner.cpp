@@ -1,11 +1,42 @@
 #include "bench_runner.hpp"
 
+#include <boost/system/system_error.hpp>
+
 #include <algorithm>
 #include <latch>
 #include <thread>
 #include <vector>
 
 namespace connmgr::bench {
+
+first_failure failure_message(std::exception_ptr failure) {
+    first_failure out;
+    out.at = bench_clock::now();
+    try {
+        std::rethrow_exception(failure);
+    } catch (const boost::system::system_error& e) {
+        // Boost.System's what() is "<what>: <code message> [<category>:<value>]", or the
+        // code's part alone when the exception was made from a code.
+        out.message = e.what();
+        const std::string code = e.code().message();
+        if (const auto suffix = out.message.rfind(": " + code); suffix != std::string::npos) {
+            out.message.resize(suffix);
+        } else if (out.message.rfind(code, 0) == 0) {
+            out.message = code;
+            out.detailed = false;
+        }
+    } catch (const std::exception& e) {
+        out.message = e.what();
+    } catch (...) {
+        out.message = "an exception that is not a std::exception";
+    }
+    if (out.message.empty()) {
+        out.message = "(no message)";
+        out.detailed = false;
+    }
+    return out;
+}
+
 namespace detail {
 
 std::size_t run_state::next_batch(std::uint64_t sent) const {
@@ -26,7 +57,10 @@ void run_state::record(run_result& tally, std::size_t n, bench_clock::time_point
         done_.fetch_add(n, std::memory_order_relaxed);
         return;
     }
-    tally.errors[classify(failure)] += n;
+    std::string name = classify(failure);
+    if (!tally.first_errors.contains(name))
+        tally.first_errors.emplace(name, failure_message(failure));
+    tally.errors[std::move(name)] += n;
     done_.fetch_add(n, std::memory_order_relaxed);
     failed_.fetch_add(n, std::memory_order_relaxed);
 }
@@ -60,6 +94,10 @@ run_result merge(const std::vector<run_result>& tallies) {
         all.latency.merge(t.latency);
         all.ok += t.ok;
         for (const auto& [name, count] : t.errors) all.errors[name] += count;
+        for (const auto& [name, first] : t.first_errors) {
+            auto [it, added] = all.first_errors.emplace(name, first);
+            if (!added && first.at < it->second.at) it->second = first;
+        }
     }
     return all;
 }

@@ -33,15 +33,29 @@ struct run_plan {
     std::size_t pipeline{1};  ///< commands per round trip
 };
 
+/// What a failed request said: the text of its exception (failure_message()).
+struct first_failure {
+    bench_clock::time_point at{};  ///< when it was recorded
+    std::string message;
+    /// False when the exception carried only its error code (an async acquire completes
+    /// with a code, not the pool's message): `message` is then the code's own text.
+    bool detailed{true};
+};
+
 struct run_result {
-    latency_histogram latency;                    ///< successful round trips, nanoseconds
-    std::uint64_t ok{0};                          ///< successful commands
-    std::map<std::string, std::uint64_t> errors;  ///< failed commands by name
-    std::chrono::nanoseconds elapsed{0};          ///< from the start to the last client's end
+    latency_histogram latency;                          ///< successful round trips, nanoseconds
+    std::uint64_t ok{0};                                ///< successful commands
+    std::map<std::string, std::uint64_t> errors;        ///< failed commands by name
+    std::map<std::string, first_failure> first_errors;  ///< the earliest failure of each name
+    std::chrono::nanoseconds elapsed{0};                ///< from the start to the last client's end
 };
 
 /// Names a request's failure (an errc name such as "acquire_timeout").
 using error_classifier = std::function<std::string(std::exception_ptr)>;
+
+/// The text of a request's failure: what() without the ": <code message> [category:n]"
+/// Boost.System appends; `detailed` false when there is nothing but the code's message.
+first_failure failure_message(std::exception_ptr failure);
 
 /// Called from the runner's thread about every `sample_interval` while clients run, with the
 /// commands done and failed so far and the time since the start.

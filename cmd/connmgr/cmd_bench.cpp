@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <future>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -96,7 +97,9 @@ bench_args parse(const std::vector<std::string>& args) {
             if (i + 1 >= args.size()) throw usage_error(arg + " needs a value");
             return args[++i];
         };
-        if (arg == "--clients") {
+        if (is_help(arg) && !inline_value) {
+            throw help_requested();
+        } else if (arg == "--clients") {
             out.clients = static_cast<std::size_t>(parse_count(arg, value(), 1));
         } else if (arg == "--requests") {
             out.requests = parse_count(arg, value(), 1);
@@ -192,6 +195,56 @@ std::optional<pool_stats> find_pool(manager& m, const bench::request_factories& 
     return std::nullopt;
 }
 
+/// The passwords of `url`. The library's messages never contain one; they are scrubbed from
+/// what bench prints all the same, in case a server or a driver quotes one back.
+std::vector<std::string> secrets_of(const db_url& url) {
+    std::vector<std::string> out;
+    if (url.kind() == backend::postgres) {
+        for (const auto& [key, value] : url.pg_params())
+            if (key == "password" && !value.empty()) out.push_back(value);
+    } else if (!url.redis().password.empty()) {
+        out.push_back(url.redis().password);
+    }
+    return out;
+}
+
+std::string scrub(std::string text, const std::vector<std::string>& secrets) {
+    for (const auto& secret : secrets)
+        for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
+            text.replace(at, secret.size(), "***");
+    return text;
+}
+
+/// Why one connect to `database` outside its pools (what `connmgr check` does) fails now;
+/// "" when it succeeds. Bounded by the database's connect_timeout.
+std::string probe_error(manager& m, const std::string& database) {
+    try {
+        const health h = m.health(std::vector<std::string>{database});
+        if (!h.databases.empty() && !h.databases.front().healthy) {
+            std::string why = h.databases.front().error;
+            while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+            for (auto at = why.find('\n'); at != std::string::npos; at = why.find('\n', at + 1))
+                why.insert(at + 1, "    ");
+            return why.empty() ? "unhealthy" : why;
+        }
+    } catch (const std::exception& e) {
+        return error_text(e);
+    }
+    return {};
+}
+
+/// When the warm-up has waited this long, bench says on stderr what it waits for (then
+/// again every warmup_note_every).
+constexpr std::chrono::seconds warmup_note_after{2};
+constexpr std::chrono::seconds warmup_note_every{10};
+
+bench::wait_totals waits_of(const pool_stats& p) {
+    return {.sum = p.wait_seconds_sum,
+            .max = p.wait_seconds_max,
+            .bounds = p.wait_buckets_le,
+            .cumulative = p.wait_buckets};
+}
+
 int run_bench(const global_options& globals, const std::vector<std::string>& raw) {
     const bench_args args = parse(raw);
     loaded_config loaded = load(globals);
@@ -255,17 +308,38 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
     };
 
     // Warm-up: open as many connections as the run will use (pgbench, too, connects before it
-    // starts its clock) by holding that many leases at once.
-    double wait_sum_before = 0;
+    // starts its clock) by holding that many leases at once. Its waits (for those connects)
+    // are not the run's: the report counts the waits after it.
+    bench::wait_totals waits_before;
+    const std::vector<std::string> secrets = secrets_of(db->second.url);
     if (args.warmup) {
         const std::size_t k =
             std::min<std::size_t>(args.clients, std::max<std::size_t>(options.max_size, 1));
-        if (args.kind == flavour::sync)
-            factories.warm_sync(k);
-        else
-            factories.warm_async(k, async->executors().front());
-        if (auto p = find_pool(m, factories, args.database, args.kind))
-            wait_sum_before = p->wait_seconds_sum;
+        auto warm = std::async(std::launch::async, [&] {
+            if (args.kind == flavour::sync)
+                factories.warm_sync(k);
+            else
+                factories.warm_async(k, async->executors().front());
+        });
+        // A warm-up that lasts waits for connects that fail or hang: say so, with the
+        // server's words (a run against a closed port was silent for 20 s).
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(warmup_note_after);
+        while (warm.wait_for(wait) != std::future_status::ready) {
+            std::string note = "waiting for a connection to " + args.database + " (" +
+                               to_string(args.kind) + " pool";
+            if (auto p = find_pool(m, factories, args.database, args.kind))
+                note += ": " + std::to_string(p->open) + " of " + std::to_string(k) +
+                        " connections open, " + std::to_string(p->connecting) + " connecting, " +
+                        std::to_string(p->connect_failures_total) + " connect failures so far";
+            note += ")";
+            const std::string why = probe_error(m, args.database);
+            if (warm.wait_for(std::chrono::seconds{0}) == std::future_status::ready) break;
+            note += why.empty() ? "; a probe connect succeeds" : "; a probe connect fails: " + why;
+            std::cerr << "connmgr bench: " << scrub(note, secrets) << std::endl;
+            wait = std::chrono::duration_cast<std::chrono::milliseconds>(warmup_note_every);
+        }
+        warm.get();
+        if (auto p = find_pool(m, factories, args.database, args.kind)) waits_before = waits_of(*p);
     }
 
     const bench::run_plan plan{.clients = args.clients,
@@ -289,6 +363,17 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
 
     report.requests_ok = result.ok;
     report.errors = std::move(result.errors);
+    // The first message of each kind. An async acquire fails with a bare code ("connect
+    // failed"): a probe says why.
+    std::optional<std::string> probed;
+    for (const auto& [name, first] : result.first_errors) {
+        std::string message = first.message;
+        if (!first.detailed) {
+            if (!probed) probed = probe_error(m, args.database);
+            if (!probed->empty()) message += "; a probe connect fails: " + *probed;
+        }
+        report.error_messages[name] = scrub(std::move(message), secrets);
+    }
     report.duration_seconds = std::chrono::duration<double>(result.elapsed).count();
     report.latency = std::move(result.latency);
     report.pool.max_size = options.max_size;
@@ -296,8 +381,7 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
     report.pool.peak_waiters = peak_waiters;
     if (auto p = find_pool(m, factories, args.database, args.kind)) {
         report.pool.max_size = p->max_size;
-        report.pool.wait_seconds_sum = std::max(0.0, p->wait_seconds_sum - wait_sum_before);
-        report.pool.wait_seconds_max = p->wait_seconds_max;
+        bench::set_window_waits(report.pool, waits_before, waits_of(*p));
     }
 
     if (args.json)
@@ -313,8 +397,23 @@ int run_bench(const global_options& globals, const std::vector<std::string>& raw
 
 }  // namespace
 
+constexpr std::string_view options_help =
+    "  NAME                 the configured database to load\n"
+    "  --clients N          concurrent clients: threads (sync) or coroutines (async); default 1\n"
+    "  --requests N         requests per client (excludes --duration)\n"
+    "  --duration D         run for D instead (10s, 500ms, 2m); default 10s\n"
+    "  --flavour F          sync (default) or async: which of the database's pools\n"
+    "  --command C          the request: SQL (default \"SELECT 1\"), a Redis command (default\n"
+    "                       PING), or Cypher on a falkordb database (default \"RETURN 1\")\n"
+    "  --pipeline N         commands per round trip (default 1)\n"
+    "  --graph G            falkordb: the graph --command runs on (default connmgr_bench)\n"
+    "  --no-warmup          start the clock with no connection open (default: first open as\n"
+    "                       many connections as clients, up to max_size)\n"
+    "  --serve ADDR         serve /metrics /health /stats of the run's pools while it lasts\n"
+    "  --json               one JSON document on stdout\n";
+
 CONNMGR_COMMAND(bench, synopsis,
                 "load through the pools: throughput, latency p50/p95/p99/max, errors, pool peaks",
-                run_bench);
+                options_help, run_bench);
 
 }  // namespace connmgr::cli

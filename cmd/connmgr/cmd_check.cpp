@@ -25,7 +25,9 @@ int run_check(const global_options& globals, const std::vector<std::string>& arg
     bool json = false;
     std::vector<std::string> names;
     for (const auto& a : args) {
-        if (a == "--json")
+        if (is_help(a))
+            throw help_requested();
+        else if (a == "--json")
             json = true;
         else if (!a.empty() && a[0] == '-')
             throw usage_error("unknown option '" + a + "'");
@@ -97,4 +99,7 @@ int run_check(const global_options& globals, const std::vector<std::string>& arg
 }  // namespace
 
 CONNMGR_COMMAND(check, "[NAME...] [--json]",
-                "validate the configuration, open each database's pools and probe it", run_check);
+                "validate the configuration, open each database's pools and probe it",
+                "  NAME...              the databases to check (default: every configured one)\n"
+                "  --json               one JSON document on stdout\n",
+                run_check);

@@ -1,4 +1,5 @@
-// connmgr config [--show-origin] [--json]: the effective configuration, secrets redacted.
+// connmgr config [--show-origin] [--changed] [--json]: the effective configuration, secrets
+// redacted; --changed keeps only the values that differ from the built-in defaults.
 #include "command.hpp"
 
 #include <connmgr/config_loader.hpp>
@@ -99,10 +100,12 @@ public:
                  {"retry", retry(d.retry, "defaults.retry")},
                  {"circuit_breaker", breaker(d.circuit_breaker, "defaults.circuit_breaker")},
                  {"drain_timeout", duration(d.drain_timeout, "defaults.drain_timeout")}}},
-            {"runtime", json::object{{"io_threads", size(r.io_threads, "runtime.io_threads")},
-                                     {"telemetry",
-                                      json::object{{"listen", leaf(json::value(r.telemetry.listen),
-                                                                   "runtime.telemetry.listen")}}}}},
+            {"runtime",
+             json::object{
+                 {"io_threads", size(r.io_threads, "runtime.io_threads")},
+                 {"telemetry", json::object{{"listen", leaf(json::value(r.telemetry.listen),
+                                                            "runtime.telemetry.listen")}}},
+                 {"log_level", leaf(json::value(to_string(r.log_level)), "runtime.log_level")}}},
         };
     }
 
@@ -142,31 +145,53 @@ void flatten(const json::value& v, const std::string& path, const config_origins
     out.push_back({path, scalar_text(v), it == origins.end() ? "default" : it->second});
 }
 
-int run_config(const global_options& globals, const std::vector<std::string>& args) {
-    po::options_description options("connmgr config");
-    options.add_options()("show-origin", "name the file:line or variable that set each value")(
-        "json", "print one JSON document")("help,h", "this help");
-    po::variables_map vm;
-    try {
-        const po::positional_options_description no_positionals;
-        po::store(po::command_line_parser(args).options(options).positional(no_positionals).run(),
-                  vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        throw usage_error(e.what());
+std::string origin_of(const config_origins& origins, const std::string& path) {
+    auto it = origins.find(path);
+    return it == origins.end() ? "default" : it->second;
+}
+
+// What `loaded` would resolve to with nothing set but its databases' URLs: every other value
+// built in.
+loaded_config builtin_defaults(const loaded_config& loaded) {
+    loaded_config out;
+    out.files = loaded.files;
+    for (const auto& [name, db] : loaded.config.databases) {
+        database_config d;
+        d.name = name;
+        d.url = db.url;
+        out.config.databases.emplace(name, std::move(d));
     }
-    if (vm.count("help")) {
-        std::cout << "usage: connmgr config [--show-origin] [--json]\n" << options;
-        return exit_ok;
+    return out;
+}
+
+// The leaves of `actual` that differ from `builtin` at the same path, as {"value", "origin"}
+// objects in the document's shape, and as text lines. A database's URL has no built-in value:
+// it is always kept. Emptied maps are dropped.
+json::object changed(const json::object& actual, const json::object* builtin,
+                     const std::string& path, const config_origins& origins,
+                     std::vector<text_line>& lines) {
+    json::object out;
+    for (const auto& [key, value] : actual) {
+        const std::string at = path.empty() ? std::string(key) : path + "." + std::string(key);
+        if (at == "files") continue;  // what was read, not a setting
+        const json::value* base = builtin ? builtin->if_contains(key) : nullptr;
+        if (value.is_object()) {
+            json::object sub = changed(value.get_object(),
+                                       base && base->is_object() ? &base->get_object() : nullptr,
+                                       at, origins, lines);
+            if (!sub.empty()) out[key] = std::move(sub);
+            continue;
+        }
+        const bool url = key == "url" && path.rfind("databases.", 0) == 0;
+        if (!url && base && *base == value) continue;
+        const std::string origin = origin_of(origins, at);
+        out[key] = json::object{{"value", value}, {"origin", origin}};
+        lines.push_back({at, scalar_text(value), origin});
     }
-    const bool with_origin = vm.count("show-origin") != 0;
-    const loaded_config loaded = load(globals);
-    if (vm.count("json")) {
-        std::cout << json::serialize(renderer(loaded, with_origin).document(loaded)) << "\n";
-        return exit_ok;
-    }
-    std::vector<text_line> lines;
-    flatten(renderer(loaded, false).document(loaded), "", loaded.origins, lines);
+    return out;
+}
+
+void print_lines(const std::vector<text_line>& lines, bool with_origin) {
     std::size_t width = 0;
     for (const auto& l : lines) width = std::max(width, l.path.size() + 3 + l.value.size());
     for (const auto& l : lines) {
@@ -177,12 +202,60 @@ int run_config(const global_options& globals, const std::vector<std::string>& ar
         }
         std::cout << text << "\n";
     }
+}
+
+int run_config(const global_options& globals, const std::vector<std::string>& args) {
+    po::options_description options("connmgr config");
+    options.add_options()("show-origin", "name the file:line or variable that set each value")(
+        "changed", "only the values that differ from the built-in defaults")(
+        "json", "print one JSON document")("help,h", "this help");
+    po::variables_map vm;
+    try {
+        const po::positional_options_description no_positionals;
+        po::store(po::command_line_parser(args).options(options).positional(no_positionals).run(),
+                  vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw usage_error(e.what());
+    }
+    if (vm.count("help")) throw help_requested();
+    const bool with_origin = vm.count("show-origin") != 0;
+    const loaded_config loaded = load(globals);
+    if (vm.count("changed")) {
+        // Always with origins: where a changed value comes from is the point.
+        const loaded_config builtin = builtin_defaults(loaded);
+        const json::object builtin_doc = renderer(builtin, false).document(builtin);
+        std::vector<text_line> lines;
+        const json::object doc = changed(renderer(loaded, false).document(loaded), &builtin_doc, "",
+                                         loaded.origins, lines);
+        if (vm.count("json"))
+            std::cout << json::serialize(doc) << "\n";
+        else if (lines.empty())
+            std::cout << "# every value is a built-in default\n";
+        else
+            print_lines(lines, true);
+        return exit_ok;
+    }
+    if (vm.count("json")) {
+        std::cout << json::serialize(renderer(loaded, with_origin).document(loaded)) << "\n";
+        return exit_ok;
+    }
+    std::vector<text_line> lines;
+    flatten(renderer(loaded, false).document(loaded), "", loaded.origins, lines);
+    print_lines(lines, with_origin);
     return exit_ok;
 }
 
 }  // namespace
 
-CONNMGR_COMMAND(config, "[--show-origin] [--json]",
-                "print the effective configuration (secrets redacted)", run_config);
+CONNMGR_COMMAND(config, "[--show-origin] [--changed] [--json]",
+                "print the effective configuration (secrets redacted)",
+                "  --show-origin        name the file:line or environment variable that set each "
+                "value\n"
+                "  --changed            only the values that differ from the built-in defaults, "
+                "with\n"
+                "                       their origin (a database's URL always)\n"
+                "  --json               one JSON document on stdout\n",
+                run_config);
 
 }  // namespace connmgr::cli

@@ -18,7 +18,9 @@ using namespace connmgr::cli;
 int run_serve(const global_options& globals, const std::vector<std::string>& args) {
     std::string listen_at = "127.0.0.1:9187";
     for (std::size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--listen" && i + 1 < args.size())
+        if (is_help(args[i]))
+            throw help_requested();
+        else if (args[i] == "--listen" && i + 1 < args.size())
             listen_at = args[++i];
         else if (args[i].rfind("--listen=", 0) == 0)
             listen_at = args[i].substr(9);
@@ -58,5 +60,9 @@ int run_serve(const global_options& globals, const std::vector<std::string>& arg
 
 }  // namespace
 
-CONNMGR_COMMAND(serve, "[--listen 127.0.0.1:9187]",
-                "serve /health, /metrics and /stats over HTTP until SIGTERM or SIGINT", run_serve);
+CONNMGR_COMMAND(
+    serve, "[--listen 127.0.0.1:9187]",
+    "serve /health, /metrics and /stats over HTTP until SIGTERM or SIGINT",
+    "  --listen ADDR        HOST:PORT to serve on (default 127.0.0.1:9187; port 0 = any "
+    "free port)\n",
+    run_serve);

@@ -137,7 +137,9 @@ int run_stats(const global_options&, const std::vector<std::string>& args) {
             if (i + 1 >= args.size()) throw usage_error(std::string(opt) + " needs a value");
             return args[++i];
         };
-        if (a == "--json")
+        if (is_help(a))
+            throw help_requested();
+        else if (a == "--json")
             json = true;
         else if (a.rfind("--watch", 0) == 0)
             watch = parse_interval(value("--watch"));
@@ -202,4 +204,9 @@ int run_stats(const global_options&, const std::vector<std::string>& args) {
 }  // namespace
 
 CONNMGR_COMMAND(stats, "[--json] [--watch 2s] [--url http://127.0.0.1:9187]",
-                "the pool table of a process serving telemetry (--watch: live)", run_stats);
+                "the pool table of a process serving telemetry (--watch: live)",
+                "  --url URL            the process's telemetry endpoint (default "
+                "http://127.0.0.1:9187)\n"
+                "  --watch INTERVAL     redraw every INTERVAL (2s, 500ms) until interrupted\n"
+                "  --json               the /stats document (one per interval with --watch)\n",
+                run_stats);

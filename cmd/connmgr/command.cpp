@@ -25,7 +25,12 @@ command_registrar::command_registrar(const command_info& info) {
 }
 
 loaded_config load(const global_options& globals) {
-    return load_config_with_origins(globals.config_files, current_environment());
+    loaded_config loaded = load_config_with_origins(globals.config_files, current_environment());
+    if (globals.log_level) {
+        loaded.config.runtime.log_level = *globals.log_level;
+        loaded.origins["runtime.log_level"] = "--log-level";
+    }
+    return loaded;
 }
 
 std::string error_text(const std::exception& e) {

@@ -14,21 +14,29 @@ void print_usage(std::ostream& out) {
            "COMMAND [ARGS]\n\n"
            "  --config FILE      configuration file; repeat to layer (later wins);\n"
            "                     default: the ':'-separated list in CONNMGR_CONFIG\n"
-           "  --log-level LEVEL  trace, debug, info, warn or error (default info)\n\n"
+           "  --log-level LEVEL  trace, debug, info, warn or error: the library's messages on\n"
+           "                     stderr below LEVEL are dropped (default: runtime.log_level,\n"
+           "                     info); error silences the pools' warnings\n\n"
            "commands:\n";
     for (const auto& c : commands())
         out << "  " << c.name << " " << c.synopsis << "\n      " << c.summary << "\n";
+    out << "\n'connmgr COMMAND --help' describes a command's options.\n"
+           "exit codes: 0 success; 1 a database unhealthy or a run with errors; 2 usage or "
+           "configuration error\n";
+}
+
+void print_command_help(std::ostream& out, const command_info& c) {
+    out << "usage: connmgr [--config FILE]... [--log-level LEVEL] " << c.name << " " << c.synopsis
+        << "\n\n"
+        << c.summary << "\n\n"
+        << "options:\n"
+        << c.options << "  -h, --help           this help\n\n"
+        << "'connmgr --help' describes --config and --log-level.\n";
 }
 
 bool is_option(const std::string& arg, std::string_view name) {
     return arg == name || (arg.size() > name.size() && arg.compare(0, name.size(), name) == 0 &&
                            arg[name.size()] == '=');
-}
-
-bool valid_level(const std::string& level) {
-    for (const char* l : {"trace", "debug", "info", "warn", "error"})
-        if (level == l) return true;
-    return false;
 }
 
 }  // namespace
@@ -53,9 +61,12 @@ int main(int argc, char** argv) {
             if (arg == "-c" || is_option(arg, "--config")) {
                 globals.config_files.push_back(value_of(arg == "-c" ? "-c" : "--config", arg));
             } else if (is_option(arg, "--log-level")) {
-                globals.log_level = value_of("--log-level", arg);
-                if (!valid_level(globals.log_level))
+                globals.log_level = connmgr::parse_log_level(value_of("--log-level", arg));
+                if (!globals.log_level)
                     throw usage_error("--log-level must be trace, debug, info, warn or error");
+                // At once, for what is logged before a command configures its manager (which
+                // sets it again from the configuration, where load() has put it).
+                connmgr::set_log_level(*globals.log_level);
             } else if (!arg.empty() && arg[0] == '-') {
                 throw usage_error("unknown option '" + arg + "'");
             } else {
@@ -68,9 +79,13 @@ int main(int argc, char** argv) {
             if (c.name != name) continue;
             try {
                 return c.run(globals, std::vector<std::string>(argv + i + 1, argv + argc));
+            } catch (const help_requested&) {
+                print_command_help(std::cout, c);
+                return exit_ok;
             } catch (const usage_error& e) {
                 std::cerr << "connmgr " << name << ": " << e.what() << "\nusage: connmgr " << name
-                          << " " << c.synopsis << "\n";
+                          << " " << c.synopsis << "\n(connmgr " << name
+                          << " --help lists the options)\n";
                 return exit_usage;
             }
         }

@@ -227,6 +227,10 @@ TEST_P(BenchCli, CountsAddUpAndThePoolStaysBounded) {
     EXPECT_LE(pool.at("peak_in_use").to_number<std::uint64_t>(), max_size);
     EXPECT_GE(pool.at("wait_seconds_sum").to_number<double>(), 0.0);
     EXPECT_GE(pool.at("wait_seconds_max").to_number<double>(), 0.0);
+    // Both are the run's, without the warm-up's waits for its connects: the longest wait of
+    // the run is part of its sum (the warm-up's was counted in the max only).
+    EXPECT_LE(pool.at("wait_seconds_max").to_number<double>(),
+              pool.at("wait_seconds_sum").to_number<double>() + 1e-12);
 
     const auto& latency = doc.at("latency_ms").as_object();
     if (ok > 0) {
@@ -268,6 +272,155 @@ TEST(BenchCliUsage, BadArgumentsExitTwo) {
         2);
     EXPECT_EQ(
         run("'" + connmgr_binary().string() + "' bench x --flavour fast 2>/dev/null").exit_code, 2);
+}
+
+// A run whose connects fail: the report carries the first message of each error kind (the
+// server's words), a long warm-up says what it waits for, and no password is ever printed.
+class BenchCliErrors : public testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_TRUE(fs::exists(connmgr_binary())) << connmgr_binary();
+        dir_ = fs::temp_directory_path() /
+               ("connmgr-bench-errors-" + std::to_string(::getpid()) + "-" +
+                testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::create_directories(dir_);
+    }
+    void TearDown() override {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+
+    struct outcome {
+        int exit_code{-1};
+        std::string out;
+        std::string err;
+    };
+
+    // `connmgr --config c.yaml GLOBALS bench ARGS`, stdout and stderr captured.
+    outcome bench(const std::string& yaml, const std::string& args,
+                  const std::string& globals = "") {
+        std::ofstream(dir_ / "c.yaml") << yaml;
+        const auto r =
+            run("'" + connmgr_binary().string() + "' --config '" + (dir_ / "c.yaml").string() +
+                "' " + globals + " bench " + args + " 2>'" + (dir_ / "stderr.txt").string() + "'");
+        std::ifstream in(dir_ / "stderr.txt");
+        return {
+            r.exit_code, r.out,
+            std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
+    }
+
+    fs::path dir_;
+};
+
+// `url` with its password replaced by `password` ("" when it has none).
+std::string with_password(const std::string& url, const std::string& password) {
+    const auto scheme = url.find("://");
+    const auto at = url.find('@');
+    if (scheme == std::string::npos || at == std::string::npos) return {};
+    const auto colon = url.find(':', scheme + 3);
+    if (colon == std::string::npos || colon > at) return {};
+    return url.substr(0, colon + 1) + password + url.substr(at);
+}
+
+TEST_F(BenchCliErrors, WrongPasswordReportsTheServersWords) {
+    struct target {
+        const char* env;
+        const char* words;  // what the server says
+    };
+    std::size_t ran = 0;
+    for (const target& t : {target{"CONNMGR_TEST_PG_URL", "password authentication failed"},
+                            target{"CONNMGR_TEST_REDIS_AUTH_URL", "WRONGPASS"}}) {
+        const char* url = env(t.env);
+        if (url == nullptr) continue;
+        const std::string wrong = with_password(url, "WRONG-pw-7x");
+        ASSERT_FALSE(wrong.empty()) << t.env << " has no password: " << url;
+        const std::string yaml = "databases:\n  bad_pw: {url: \"" + wrong + "\"}\n";
+        for (const char* flavour : {"sync", "async"}) {
+            SCOPED_TRACE(std::string(t.env) + " " + flavour);
+            ++ran;
+            auto r = bench(yaml, std::string("bad_pw --requests 1 --json --flavour ") + flavour);
+            EXPECT_EQ(r.exit_code, 1) << r.err;
+            const json::value doc = json::parse(r.out);
+            const auto& errors = doc.at("errors").as_object();
+            ASSERT_EQ(errors.size(), 1u) << r.out;
+            const std::string kind = errors.begin()->key();
+            EXPECT_EQ(kind, "connect_failed") << r.out;
+            const auto& messages = doc.at("error_messages").as_object();
+            ASSERT_TRUE(messages.contains(kind)) << r.out;
+            const std::string message(messages.at(kind).as_string());
+            EXPECT_NE(message.find(t.words), std::string::npos) << message;
+            EXPECT_EQ(r.out.find("WRONG-pw-7x"), std::string::npos) << r.out;
+            EXPECT_EQ(r.err.find("WRONG-pw-7x"), std::string::npos) << r.err;
+
+            r = bench(yaml, std::string("bad_pw --requests 1 --flavour ") + flavour);
+            EXPECT_EQ(r.exit_code, 1) << r.err;
+            EXPECT_NE(r.out.find("    first connect_failed: "), std::string::npos) << r.out;
+            EXPECT_NE(r.out.find(t.words), std::string::npos) << r.out;
+            EXPECT_EQ(r.out.find("WRONG-pw-7x"), std::string::npos) << r.out;
+            EXPECT_EQ(r.err.find("WRONG-pw-7x"), std::string::npos) << r.err;
+        }
+    }
+    if (ran == 0) GTEST_SKIP() << "CONNMGR_TEST_PG_URL / CONNMGR_TEST_REDIS_AUTH_URL not set";
+}
+
+// Nothing listens on port 1: every connect is refused at once. The warm-up waits through
+// acquire_timeout (3 s, the breaker off) and says why after 2 s; the run's one request times
+// out with the pool's last connect error in its message. Needs no server.
+TEST_F(BenchCliErrors, ClosedPortSaysWhatItWaitsFor) {
+    const std::string yaml =
+        "defaults:\n"
+        "  pool: {acquire_timeout: 3s, connect_timeout: 1s}\n"
+        "  retry: {attempts: 1000, base_delay: 200ms, max_delay: 200ms}\n"
+        "  circuit_breaker: {failure_threshold: 0}\n"
+        "databases:\n"
+        "  down: {url: \"postgresql://u:CLOSED-pw-9q@127.0.0.1:1/x\"}\n";
+    for (const char* flavour : {"sync", "async"}) {
+        SCOPED_TRACE(flavour);
+        const auto r = bench(yaml, std::string("down --requests 1 --json --flavour ") + flavour);
+        EXPECT_EQ(r.exit_code, 1) << r.err;
+        EXPECT_NE(r.err.find(std::string("connmgr bench: waiting for a connection to down (") +
+                             flavour + " pool: 0 of 1 connections open"),
+                  std::string::npos)
+            << r.err;
+        EXPECT_NE(r.err.find("a probe connect fails: "), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
+        const json::value doc = json::parse(r.out);
+        EXPECT_EQ(doc.at("errors").at("acquire_timeout").to_number<std::uint64_t>(), 1u) << r.out;
+        const std::string message(doc.at("error_messages").at("acquire_timeout").as_string());
+        EXPECT_NE(message.find("refused"), std::string::npos) << message;
+        EXPECT_EQ(r.out.find("CLOSED-pw-9q"), std::string::npos) << r.out;
+        EXPECT_EQ(r.err.find("CLOSED-pw-9q"), std::string::npos) << r.err;
+    }
+}
+
+using BenchCliLogLevel = BenchCliErrors;
+
+// A lease held 500 ms past a leak_threshold of 100 ms: the pool warns on stderr, unless the
+// level says otherwise: --log-level (which wins) or runtime.log_level.
+TEST_F(BenchCliLogLevel, ErrorSilencesThePoolsWarnings) {
+    const char* url = env("CONNMGR_TEST_PG_URL");
+    if (url == nullptr) GTEST_SKIP() << "CONNMGR_TEST_PG_URL not set";
+    const std::string base =
+        "defaults:\n  pool: {leak_threshold: 100ms}\ndatabases:\n  pg: {url: \"" +
+        std::string(url) + "\"}\n";
+    const std::string quiet = base + "runtime: {log_level: error}\n";
+    const std::string args = "pg --requests 1 --command 'SELECT pg_sleep(0.5)' --json --flavour ";
+    const std::string warning = "connmgr warn: possible connection leak: a lease of pg (";
+    for (const char* flavour : {"sync", "async"}) {
+        SCOPED_TRACE(flavour);
+        auto r = bench(base, args + flavour);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+        r = bench(base, args + flavour, "--log-level error");
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.err.find("connmgr warn:"), std::string::npos) << r.err;
+        r = bench(quiet, args + flavour);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.err.find("connmgr warn:"), std::string::npos) << r.err;
+        r = bench(quiet, args + flavour, "--log-level warn");
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+    }
 }
 
 // scripts/bench.sh in quick mode, against this build's binary: it completes and writes JSON

@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -120,6 +121,63 @@ TEST_F(ConnmgrConfig, JsonWithOrigins) {
     EXPECT_CONTAINS(r.out, R"("max_size":{"value":20,"origin":"default"})");
 }
 
+// --changed: only the values that differ from the built-in defaults (a database's URL always),
+// each with the file:line or variable that set it; a value set to its built-in default is not
+// a change.
+TEST_F(ConnmgrConfig, ChangedShowsOnlyNonDefaultsWithOrigin) {
+    dir.write("c.yaml",
+              "defaults:\n"
+              "  pool: {max_size: 20, acquire_timeout: 5s}\n"
+              "databases:\n"
+              "  app:\n"
+              "    url: postgresql://u:PW-CHANGED-1@h/db\n"
+              "    pool:\n"
+              "      async: {max_size: 6}\n");
+    const std::map<std::string, std::string> env{{"CONNMGR_DATABASES__APP__RETRY__ATTEMPTS", "3"}};
+    auto r = run(dir, {"--config", "c.yaml", "config", "--changed"}, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> lines;
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    const std::vector<std::pair<std::string, std::string>> expected{
+        {"databases.app.url = postgresql://u:***@h:5432/db", "# c.yaml:5"},
+        {"databases.app.pool.sync.acquire_timeout = 5s", "# c.yaml:2"},
+        {"databases.app.pool.async.max_size = 6", "# c.yaml:7"},
+        {"databases.app.pool.async.acquire_timeout = 5s", "# c.yaml:2"},
+        {"databases.app.retry.attempts = 3", "# env:CONNMGR_DATABASES__APP__RETRY__ATTEMPTS"},
+        {"defaults.pool.acquire_timeout = 5s", "# c.yaml:2"},
+    };
+    ASSERT_EQ(lines.size(), expected.size()) << r.out;
+    for (const auto& [setting, origin] : expected) {
+        const auto line = std::find_if(lines.begin(), lines.end(), [&](const std::string& l) {
+            return l.rfind(setting + " ", 0) == 0;
+        });
+        ASSERT_NE(line, lines.end()) << setting << " missing from\n" << r.out;
+        EXPECT_EQ(line->substr(line->size() - origin.size()), origin) << *line;
+    }
+    EXPECT_EQ(r.out.find("max_size = 20"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("PW-CHANGED-1"), std::string::npos) << r.out;
+
+    r = run(dir, {"--config", "c.yaml", "config", "--changed", "--json"}, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(
+        r.out,
+        R"({"databases":{"app":{"url":{"value":"postgresql://u:***@h:5432/db","origin":)"
+        R"("c.yaml:5"},"pool":{"sync":{"acquire_timeout":{"value":"5s","origin":"c.yaml:2"}},)"
+        R"("async":{"max_size":{"value":6,"origin":"c.yaml:7"},"acquire_timeout":{"value":)"
+        R"("5s","origin":"c.yaml:2"}}},"retry":{"attempts":{"value":3,"origin":)"
+        R"("env:CONNMGR_DATABASES__APP__RETRY__ATTEMPTS"}}}},"defaults":{"pool":)"
+        R"({"acquire_timeout":{"value":"5s","origin":"c.yaml:2"}}}})"
+        "\n");
+
+    // Nothing configured: nothing changed.
+    r = run(dir, {"config", "--changed"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "# every value is a built-in default\n");
+    r = run(dir, {"config", "--changed", "--json"});
+    EXPECT_EQ(r.out, "{}\n");
+}
+
 TEST_F(ConnmgrConfig, ConnmgrConfigVariableWithTwoFiles) {
     dir.write("a.yaml", "databases:\n  main:\n    url: redis://h/1\n");
     dir.write("b.yaml", "databases:\n  main:\n    pool: {max_size: 3}\n");
@@ -137,6 +195,84 @@ TEST_F(ConnmgrConfig, UsageErrorsExitTwo) {
     EXPECT_EQ(run(dir, {"--log-level", "loud", "config"}).exit_code, 2);
     EXPECT_EQ(run(dir, {"--log-level", "debug", "config"}).exit_code, 0);
     EXPECT_EQ(run(dir, {"--help"}).exit_code, 0);
+}
+
+// Every command's --help and -h print its usage and options on stdout and exit 0, before
+// any configuration is read; every option of the command's synopsis is described.
+TEST_F(ConnmgrConfig, EveryCommandHasHelp) {
+    const std::map<std::string, std::vector<std::string>> options{
+        {"config", {"--show-origin", "--changed", "--json"}},
+        {"check", {"--json"}},
+        {"bench",
+         {"--clients", "--requests", "--duration", "--flavour", "--command", "--pipeline",
+          "--graph", "--no-warmup", "--serve", "--json"}},
+        {"serve", {"--listen"}},
+        {"stats", {"--json", "--watch", "--url"}},
+    };
+    for (const auto& [command, described] : options) {
+        for (const char* flag : {"--help", "-h"}) {
+            SCOPED_TRACE(command + " " + flag);
+            // A configuration that does not exist: help must not need one.
+            const auto r = run(dir, {"--config", "missing.yaml", command, flag});
+            EXPECT_EQ(r.exit_code, 0) << r.err;
+            EXPECT_EQ(r.err, "");
+            EXPECT_EQ(
+                r.out.rfind(
+                    "usage: connmgr [--config FILE]... [--log-level LEVEL] " + command + " ", 0),
+                0u)
+                << r.out;
+            EXPECT_CONTAINS(r.out, "-h, --help");
+            for (const auto& option : described) EXPECT_CONTAINS(r.out, "  " + option + " ");
+        }
+    }
+    // After other arguments too.
+    auto r = run(dir, {"bench", "app", "--clients", "4", "--help"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, "--no-warmup");
+    // The value of an option is not an option: here -h is the SQL text, and the run goes on
+    // to read the (missing) configuration.
+    r = run(dir, {"--config", "missing.yaml", "bench", "app", "--command", "-h"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_CONTAINS(r.err, "missing.yaml: cannot open config file");
+    // A bad option still names the way to the help.
+    r = run(dir, {"bench", "app", "--bogus"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_CONTAINS(r.err, "unknown option '--bogus'");
+    EXPECT_CONTAINS(r.err, "connmgr bench --help");
+}
+
+TEST_F(ConnmgrConfig, TopLevelHelp) {
+    for (const char* flag : {"--help", "-h"}) {
+        const auto r = run(dir, {flag});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.out.rfind("usage: connmgr [--config FILE]...", 0), 0u) << r.out;
+        for (const char* command : {"bench", "check", "config", "serve", "stats"})
+            EXPECT_CONTAINS(r.out, std::string("\n  ") + command + " ");
+        EXPECT_CONTAINS(r.out, "'connmgr COMMAND --help'");
+    }
+}
+
+TEST_F(ConnmgrConfig, BadLogLevel) {
+    config_error(
+        "runtime:\n  log_level: loud\n",
+        "bad.yaml:2:3: runtime.log_level: expected debug, info, warn or error, got 'loud'");
+}
+
+// --log-level overrides runtime.log_level, and `config` says so.
+TEST_F(ConnmgrConfig, LogLevelOptionOverridesTheFile) {
+    dir.write("c.yaml", "runtime:\n  log_level: warn\n");
+    auto r = run(dir, {"--config", "c.yaml", "config", "--show-origin"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, "runtime.log_level = warn");
+    EXPECT_CONTAINS(r.out, "# c.yaml:2\n");
+    r = run(dir, {"--config", "c.yaml", "--log-level", "error", "config", "--changed"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, "runtime.log_level = error");
+    EXPECT_CONTAINS(r.out, "# --log-level\n");
+    r = run(dir, {"--log-level=trace", "config", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, R"("log_level":"trace")");
 }
 
 TEST_F(ConnmgrConfig, MalformedYaml) {

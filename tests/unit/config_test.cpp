@@ -417,6 +417,30 @@ TEST(ConfigRuntime, ErrorsNameFileLineAndKey) {
                     "env:CONNMGR_RUNTIME__IO_THREADS: runtime.io_threads: expected a non-negative");
 }
 
+// runtime.log_level: debug|info|warn|error, default info, from a file or the environment; any
+// other value is an error naming file:line:key.
+TEST(ConfigRuntime, LogLevel) {
+    temp_dir dir;
+    EXPECT_EQ(load_config({}, {}).runtime.log_level, log_level::info);
+    const auto f = dir.write("c.yaml", "runtime:\n  log_level: error\n");
+    const auto l = load_config_with_origins({f}, {});
+    EXPECT_EQ(l.config.runtime.log_level, log_level::error);
+    EXPECT_EQ(l.origins.at("runtime.log_level"), f + ":2");
+    const auto e = load_config_with_origins({f}, {{"CONNMGR_RUNTIME__LOG_LEVEL", "debug"}});
+    EXPECT_EQ(e.config.runtime.log_level, log_level::debug);
+    EXPECT_EQ(e.origins.at("runtime.log_level"), "env:CONNMGR_RUNTIME__LOG_LEVEL");
+    EXPECT_EQ(load_config({}, {{"CONNMGR_RUNTIME__LOG_LEVEL", "warn"}}).runtime.log_level,
+              log_level::warn);
+    for (const char* bad : {"loud", "WARN", "trace", "3", "''"}) {
+        const auto b = dir.write("b.yaml", std::string("runtime:\n  log_level: ") + bad + "\n");
+        EXPECT_CONTAINS(error_of([&] { load_config({b}, {}); }),
+                        b + ":2:3: runtime.log_level: expected debug, info, warn or error, got ");
+    }
+    const auto map = dir.write("m.yaml", "runtime:\n  log_level: {x: 1}\n");
+    EXPECT_CONTAINS(error_of([&] { load_config({map}, {}); }),
+                    map + ":2:3: runtime.log_level: expected a string, got a map");
+}
+
 TEST(ConfigRuntime, ListenAddressParts) {
     EXPECT_EQ(parse_listen_address("127.0.0.1:9187").port, 9187);
     EXPECT_EQ(parse_listen_address("[::1]:0").host, "::1");

@@ -7,6 +7,7 @@
 /// \par Thread safety
 /// Plain values: copy freely; concurrent reads are safe, writes need external synchronization.
 
+#include <connmgr/log.hpp>
 #include <connmgr/url.hpp>
 
 #include <chrono>
@@ -105,6 +106,9 @@ struct telemetry_options {
 struct runtime_options {
     std::size_t io_threads{0};  ///< threads for async I/O, timers and probes; 0 = one per core
     telemetry_options telemetry{};
+    /// Messages below this level are dropped (set_log_level(), connmgr/log.hpp); applied by
+    /// manager::configure(). YAML: debug, info, warn or error.
+    connmgr::log_level log_level{connmgr::log_level::info};
     friend bool operator==(const runtime_options&, const runtime_options&) = default;
 };
 

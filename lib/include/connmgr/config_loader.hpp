@@ -36,7 +36,7 @@ env_map current_environment();
 /// `databases.<name>.pool.async.keepalive.count`, `databases.<name>.retry.base_delay`,
 /// `databases.<name>.circuit_breaker.open_for`, `databases.<name>.drain_timeout`,
 /// `databases.<name>.close_when_unreferenced`, `databases.<name>.pgbouncer`,
-/// `runtime.io_threads`, `runtime.telemetry.listen`.
+/// `runtime.io_threads`, `runtime.telemetry.listen`, `runtime.log_level`.
 /// Values: `"file.yaml:12"` (the file as named by the caller, and the line), `"env:CONNMGR_..."`
 /// or `"default"` (built in).
 using config_origins = std::map<std::string, std::string, std::less<>>;

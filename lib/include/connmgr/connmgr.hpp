@@ -11,6 +11,7 @@
 #include <connmgr/error.hpp>
 #include <connmgr/falkordb/graph_client.hpp>
 #include <connmgr/health.hpp>
+#include <connmgr/log.hpp>
 #include <connmgr/manager.hpp>
 #include <connmgr/manager_stats.hpp>
 #include <connmgr/pg/pg_client.hpp>

@@ -87,7 +87,8 @@ public:
     /// Replaces the configuration. Pools already open keep their options until close_all();
     /// databases that are no longer configured can no longer be reached by name. A
     /// `runtime.telemetry.listen` address not served yet starts serve_telemetry() there
-    /// (throws connmgr::error when it cannot bind).
+    /// (throws connmgr::error when it cannot bind). `runtime.log_level` becomes the
+    /// process's log level at once (set_log_level(), connmgr/log.hpp).
     void configure(manager_config config);
 
     /// The configuration last given to configure().

@@ -409,7 +409,10 @@ const schema s_database{leaf::none,
                         nullptr};
 const schema s_databases{leaf::none, {}, &s_database};
 const schema s_telemetry{leaf::none, {{"listen", &s_listen}}, nullptr};
-const schema s_runtime{leaf::none, {{"io_threads", &s_size}, {"telemetry", &s_telemetry}}, nullptr};
+const schema s_runtime{
+    leaf::none,
+    {{"io_threads", &s_size}, {"telemetry", &s_telemetry}, {"log_level", &s_text}},
+    nullptr};
 const schema s_root{leaf::none,
                     {{"defaults", &s_section},
                      {"backends", &s_backends},
@@ -605,6 +608,13 @@ const std::vector<field<runtime_options>>& runtime_fields() {
     static const std::vector<field<R>> fields{
         size_field("io_threads", &R::io_threads),
         {"telemetry.listen", [](R& o, const config_node& n) { o.telemetry.listen = to_listen(n); }},
+        {"log_level",
+         [](R& o, const config_node& n) {
+             const auto level = parse_log_level(n.value);
+             if (!level || *level == log_level::trace)
+                 fail_at(n, "expected debug, info, warn or error, got " + shown(n.value));
+             o.log_level = *level;
+         }},
     };
     return fields;
 }

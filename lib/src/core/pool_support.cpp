@@ -4,9 +4,13 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdio>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace connmgr {
 
@@ -40,6 +44,54 @@ void register_fork_handler() noexcept {
     std::call_once(once, [] { ::pthread_atfork(nullptr, nullptr, &on_fork_child); });
 }
 
+// The log hook (connmgr/log.hpp). The mutex is held while the handler runs: calls are
+// serialized, and set_log_handler() waits for a call in progress, so a replaced handler never
+// runs again once it returns. A thread inside the handler is marked, so that a message the
+// handler itself causes goes to stderr (no deadlock, no recursion) and a set_log_handler()
+// from inside it does not lock again.
+namespace {
+
+std::mutex handler_mutex;
+std::shared_ptr<const log_handler>& current_handler() {  // guarded by handler_mutex
+    static std::shared_ptr<const log_handler> handler;
+    return handler;
+}
+std::atomic<log_level> minimum_level{log_level::info};
+thread_local bool inside_handler = false;
+
+void to_stderr(log_level level, std::string_view message) noexcept {
+    std::fprintf(stderr, "connmgr %s: %.*s\n", to_string(level), static_cast<int>(message.size()),
+                 message.data());
+}
+
+}  // namespace
+
+void log(log_level level, std::string_view message) noexcept {
+    if (level < minimum_level.load(std::memory_order_relaxed)) return;
+    if (inside_handler) {
+        to_stderr(level, message);
+        return;
+    }
+    try {
+        std::lock_guard lock(handler_mutex);
+        const std::shared_ptr<const log_handler> handler = current_handler();  // may replace itself
+        if (!handler) {
+            to_stderr(level, message);
+            return;
+        }
+        inside_handler = true;
+        try {
+            (*handler)(level, message);
+        } catch (...) {  // logging must never take a pool down
+        }
+        inside_handler = false;
+    } catch (...) {
+        inside_handler = false;
+    }
+}
+
+}  // namespace detail
+
 const char* to_string(log_level level) noexcept {
     switch (level) {
         case log_level::trace: return "trace";
@@ -51,33 +103,28 @@ const char* to_string(log_level level) noexcept {
     return "unknown";
 }
 
-namespace {
-std::mutex sink_mutex;
-log_sink& current_sink() {
-    static log_sink sink;
-    return sink;
-}
-}  // namespace
-
-log_sink set_log_sink(log_sink sink) {
-    std::lock_guard lock(sink_mutex);
-    log_sink previous = std::move(current_sink());
-    current_sink() = std::move(sink);
-    return previous;
+std::optional<log_level> parse_log_level(std::string_view text) noexcept {
+    for (const log_level l :
+         {log_level::trace, log_level::debug, log_level::info, log_level::warn, log_level::error})
+        if (text == to_string(l)) return l;
+    return std::nullopt;
 }
 
-void log(log_level level, std::string_view message) noexcept {
-    try {
-        std::lock_guard lock(sink_mutex);
-        if (current_sink()) {
-            current_sink()(level, message);
-            return;
-        }
-        std::fprintf(stderr, "connmgr %s: %.*s\n", to_string(level),
-                     static_cast<int>(message.size()), message.data());
-    } catch (...) {  // logging must never take a pool down
-    }
+log_handler set_log_handler(log_handler handler) {
+    auto next = handler ? std::make_shared<const log_handler>(std::move(handler)) : nullptr;
+    std::unique_lock lock(detail::handler_mutex, std::defer_lock);
+    if (!detail::inside_handler) lock.lock();  // inside the handler, this thread holds it
+    const auto previous = std::exchange(detail::current_handler(), std::move(next));
+    if (lock.owns_lock()) lock.unlock();
+    return previous ? *previous : log_handler{};
 }
 
-}  // namespace detail
+void set_log_level(log_level level) noexcept {
+    detail::minimum_level.store(level, std::memory_order_relaxed);
+}
+
+log_level current_log_level() noexcept {
+    return detail::minimum_level.load(std::memory_order_relaxed);
+}
+
 }  // namespace connmgr

@@ -62,6 +62,7 @@ void manager_impl::configure(manager_config config) {
         for (const auto& [name, db] : config.databases) names[db.url.pool_key()].push_back(name);
         config_ = std::move(config);
         io_.set_threads(config_.runtime.io_threads);
+        set_log_level(config_.runtime.log_level);
         names_by_key_ = std::move(names);
         listen = config_.runtime.telemetry.listen;
         if (listen.empty() || listen == telemetry_listen_) return;

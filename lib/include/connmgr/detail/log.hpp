@@ -1,25 +1,23 @@
 #pragma once
-/// The one logging hook of the pools: stderr by default; the manager may route it elsewhere.
-///
-/// \par Thread safety
-/// log() and set_log_sink() are safe from any thread; the sink is called concurrently.
+/// The pools' side of the log hook: detail::log() is what library code calls. The handler,
+/// the level and their thread safety are public: connmgr/log.hpp. set_log_sink() and
+/// log_sink are the older names of set_log_handler() and log_handler.
 
-#include <functional>
+#include <connmgr/log.hpp>
+
 #include <string_view>
 
 namespace connmgr::detail {
 
-enum class log_level { trace, debug, info, warn, error };
+using connmgr::log_level;
+using connmgr::to_string;
+using log_sink = log_handler;
 
-/// "trace", "debug", "info", "warn", "error".
-const char* to_string(log_level level) noexcept;
+/// set_log_handler().
+inline log_sink set_log_sink(log_sink sink) { return set_log_handler(std::move(sink)); }
 
-using log_sink = std::function<void(log_level, std::string_view)>;
-
-/// Replaces the sink (an empty function restores stderr). Returns the previous one.
-log_sink set_log_sink(log_sink sink);
-
-/// Never throws.
+/// To the handler (standard error by default) when `level` is at or above the current level;
+/// never throws.
 void log(log_level level, std::string_view message) noexcept;
 
 }  // namespace connmgr::detail
