@@ -12,6 +12,7 @@
 #include "pg_ha.hpp"
 #include "scenario.hpp"
 
+#include <connmgr/detail/server_table.hpp>
 #include <connmgr/pg/pg_client.hpp>
 
 namespace connmgr::scenario {
@@ -182,8 +183,8 @@ protected:
     /// the helper's own wait); `to_first_write`: from the moment it returned.
     void report(const std::string& scenario, const tally& t, milliseconds to_first_write,
                 milliseconds from_start) {
-        std::printf("FAILOVER %s %s: requests=%ld %s promotion_to_first_write=%lldms "
-                    "promote_command_start_to_first_write=%lldms\n",
+        std::printf("FAILOVER %s %s: requests=%ld %s to_first_ok=%lldms "
+                    "command_start_to_first_ok=%lldms\n",
                     scenario.c_str(), GetParam() == flavour::sync ? "sync" : "async", t.total(),
                     t.describe().c_str(), static_cast<long long>(to_first_write.count()),
                     static_cast<long long>(from_start.count()));
@@ -295,6 +296,148 @@ TEST_P(PgFailover, OldPrimaryRejoinedAsStandbyThenFailedBackTo) {
     ASSERT_TRUE(done(pg_ha("rejoin", {"0"})));
     ASSERT_EQ(test::pg_ha_role(0), "standby");
     lose_primary_then_promote("failback", 1, 0, "kill");
+}
+
+// Reads through reader() (prefer-standby, load_balance_hosts=random) while one standby stops:
+// reads go on on the other servers within 1 s and only those in flight fail; the write pool,
+// beside it, never lands on a standby.
+TEST_P(PgFailover, AStandbyStoppedUnderReaderLoadReadsGoOnWritesNeverReachAStandby) {
+    open();
+    pg_client reader = pg_.reader();
+    tally reads, writes;
+    std::atomic<long> writes_on_standby{0}, reads_on_primary{0};
+    std::atomic<bool> stop{false};
+    const std::string probe = "SELECT pg_is_in_recovery()";
+    auto read_sync = [&] {
+        const auto start = clock::now();
+        const outcome o = outcome_of([&] {
+            auto l = reader.acquire();
+            if (!pqxx::nontransaction{*l}.exec1(probe)[0].as<bool>()) ++reads_on_primary;
+        });
+        reads.add(o, clock::now() - start);
+        if (o != "ok") std::this_thread::sleep_for(10ms);
+    };
+    auto write_sync = [&] {
+        const auto start = clock::now();
+        const outcome o = outcome_of([&] {
+            auto l = pg_.acquire();
+            pqxx::nontransaction tx{*l};
+            if (tx.exec1(probe)[0].as<bool>()) ++writes_on_standby;
+            tx.exec(insert());
+        });
+        writes.add(o, clock::now() - start);
+        if (o != "ok") std::this_thread::sleep_for(10ms);
+    };
+    auto read_async = [&]() -> asio::awaitable<void> {
+        const auto start = clock::now();
+        auto [ec, r] = co_await reader.async_query(probe)(asio::as_tuple(asio::use_awaitable));
+        if (!ec && r.size() == 1 && !r[0][0].as<bool>()) ++reads_on_primary;
+        reads.add(name_of(ec), clock::now() - start);
+        if (ec) {
+            asio::steady_timer pause(co_await asio::this_coro::executor, 10ms);
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    };
+    std::vector<std::thread> threads;
+    std::vector<std::future<void>> coroutines;
+    for (int w = 0; w < writers + 2; ++w) {
+        const bool is_reader = w < writers;
+        if (GetParam() == flavour::sync) {
+            threads.emplace_back([&, is_reader] {
+                while (!stop) is_reader ? read_sync() : write_sync();
+            });
+        } else if (is_reader) {
+            coroutines.push_back(asio::co_spawn(
+                io_,
+                [&]() -> asio::awaitable<void> {
+                    while (!stop) co_await read_async();
+                },
+                asio::use_future));
+        } else {
+            threads.emplace_back([&] {  // the write pool's check is the same either flavour
+                while (!stop) write_sync();
+            });
+        }
+    }
+    clock::time_point stopped{};
+    test::command_result stopping;
+    bool warmed = await([&] { return reads.count("ok") > 200 && writes.count("ok") > 50; }, 5s);
+    if (warmed) {
+        stopping = pg_ha("stop", {"2", "fast"});
+        stopped = clock::now();
+        std::this_thread::sleep_for(2s);
+    }
+    stop = true;
+    for (auto& th : threads) th.join();
+    for (auto& f : coroutines) f.get();
+    ASSERT_TRUE(warmed) << reads.describe() << " / " << writes.describe();
+    ASSERT_TRUE(done(stopping));
+    const auto first = first_ok_after(reads, stopped);
+    ASSERT_TRUE(first) << "no read succeeded after the standby stopped: " << reads.describe();
+    report("standby_stopped_reads", reads, std::chrono::duration_cast<milliseconds>(*first - stopped),
+           std::chrono::duration_cast<milliseconds>(*first - stopped));
+    EXPECT_LE(reads.total() - reads.count("ok"), static_cast<long>(max_size)) << reads.describe();
+    for (const auto& [o, n] : reads.by_outcome())
+        EXPECT_TRUE(o == "ok" || o == "connection_lost" || o == "query_failed") << o << " x" << n;
+    // Reads continue within 1 s: an ok read that started after the stop ended within 1 s of it.
+    bool resumed = false;
+    for (const auto& sp : reads.spans())
+        resumed = resumed || (sp.how == "ok" && sp.start >= stopped && sp.end - stopped <= 1s);
+    EXPECT_TRUE(resumed) << reads.timeline(stopped - 1s);
+    EXPECT_EQ(reads_on_primary.load(), 0) << "prefer-standby read on the primary with a standby up";
+    EXPECT_EQ(writes_on_standby.load(), 0);
+    EXPECT_EQ(writes.total(), writes.count("ok")) << writes.describe();
+    expect_within_max_size();
+}
+
+// DESIGN §12: SQLSTATE 25006 is a failover signal only when the session reports itself
+// read-only; the user's own BEGIN READ ONLY on a healthy primary is the user's error and
+// retires nothing (the connection goes back to the pool and is used again).
+TEST_P(PgFailover, AUsersOwnReadOnlyTransactionRetiresNothing) {
+    open();
+    auto closed = [&] {
+        std::uint64_t n = 0;
+        for (const auto& p : manager_.stats().pools) n += p.closed_total;
+        return n;
+    };
+    int pid = 0, pid_after = 0;
+    if (GetParam() == flavour::sync) {
+        {
+            auto l = pg_.acquire();
+            pid = l->backendpid();
+            pqxx::nontransaction tx{*l};
+            tx.exec("BEGIN READ ONLY");
+            try {
+                tx.exec(insert());
+                ADD_FAILURE() << "the insert ran in a read-only transaction";
+            } catch (const pqxx::sql_error& e) {
+                EXPECT_EQ(e.sqlstate(), "25006");
+            }
+        }  // returned inside the failed transaction: rolled back, kept
+        auto l = pg_.acquire();
+        pid_after = l->backendpid();
+    } else {
+        auto run = [&]() -> asio::awaitable<void> {
+            {
+                auto lease = co_await pg_.async_acquire(asio::use_awaitable);
+                pid = lease->backend_pid();
+                co_await lease->async_query("BEGIN READ ONLY");
+                auto [ec, r] = co_await lease->async_execute(pg::query::with(insert()),
+                                                             asio::as_tuple(asio::use_awaitable));
+                EXPECT_EQ(ec, errc::query_failed);
+                EXPECT_EQ(r.sqlstate(), "25006");
+            }
+            auto lease = co_await pg_.async_acquire(asio::use_awaitable);
+            pid_after = lease->backend_pid();
+        };
+        asio::co_spawn(io_, run, asio::use_future).get();
+    }
+    EXPECT_NE(pid, 0);
+    EXPECT_EQ(pid_after, pid) << "the connection was not used again";
+    EXPECT_EQ(closed(), 0u);
+    auto& table = connmgr::detail::server_table::instance();
+    EXPECT_EQ(table.get(table.intern("127.0.0.1:" + std::to_string(pg_ha_port(0)))).state,
+              server_state::primary);
 }
 
 INSTANTIATE_TEST_SUITE_P(Flavours, PgFailover, testing::Values(flavour::sync, flavour::async),
