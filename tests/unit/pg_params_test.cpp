@@ -97,6 +97,15 @@ TEST(PgConninfo, UrlSettingsWinAndPgbouncerGetsNoOptions) {
     EXPECT_EQ(value_of(b, "connect_timeout"), "<unset>");
 }
 
+// Defect: a single-host URL with load_balance_hosts (no host plan) handed libpq 15 a parameter
+// it refuses ("invalid connection option"), so every connect failed.
+TEST(PgConninfo, LoadBalanceHostsNeverReachesLibpq) {
+    auto p = detail::effective_params({{"host", "h"}, {"load_balance_hosts", "random"}}, "app",
+                                      pool_options{}, 3, false);
+    EXPECT_EQ(value_of(p, "load_balance_hosts"), "<unset>");
+    EXPECT_EQ(value_of(p, "host"), "h");
+}
+
 TEST(PgResult, EmptyResultIsOkAndHasNoRows) {
     result r;
     EXPECT_TRUE(r.ok());

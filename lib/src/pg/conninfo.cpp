@@ -22,7 +22,11 @@ std::string seconds_of(milliseconds d) {
 conn_params effective_params(const conn_params& url_params, std::string_view name,
                              const pool_options& options, long connect_timeout_seconds,
                              bool statement_timeout) {
-    conn_params out = url_params;
+    conn_params out;
+    out.reserve(url_params.size() + 6);
+    // connmgr's own parameter (libpq 16's name): libpq 15 refuses it.
+    for (const auto& kv : url_params)
+        if (kv.first != "load_balance_hosts") out.push_back(kv);
     if (!has(out, "application_name") && !has(out, "fallback_application_name"))
         out.emplace_back("fallback_application_name", "connmgr:" + std::string(name));
     if (!has(out, "keepalives") && options.keepalive.idle.count() > 0) {
