@@ -121,6 +121,10 @@ protected:
                 pg::query::with(insert()), asio::as_tuple(asio::use_awaitable));
             if (ec2 == errc::connection_lost) lease.mark_broken();
             o = name_of(ec2);
+            if (ec2) {
+                std::lock_guard lock(messages_mutex_);
+                messages_.push_back(result.error_message());
+            }
         }
         t.add(o, clock::now() - start, waited);
         if (o != "ok") {
@@ -234,6 +238,8 @@ protected:
     bool configured_{false};
     pg_client pg_{nullptr};
     std::vector<std::unique_ptr<test::connection_sampler>> samplers_;
+    std::mutex messages_mutex_;
+    std::vector<std::string> messages_;  ///< the async failures' messages
     asio::io_context io_;
     asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
     std::thread io_thread_;
@@ -274,6 +280,15 @@ TEST_P(PgFailover, ReadOnlySwitchoverFailsAtMostOncePerConnectionThenWritesOnThe
     EXPECT_GT(failed, 0) << "no write met the read-only primary: the test proves nothing";
     EXPECT_LE(failed, static_cast<long>(max_size)) << t.describe();
     EXPECT_EQ(t.count("query_failed"), failed) << t.describe();  // 25006 only
+    if (GetParam() == flavour::async) {  // the message names the server and what happens to it
+        const std::string node0 = "127.0.0.1:" + std::to_string(pg_ha_port(0));
+        std::lock_guard lock(messages_mutex_);
+        ASSERT_FALSE(messages_.empty());
+        EXPECT_NE(messages_.front().find("server " + node0 + " now reports itself read_only; its "
+                                         "connections are being replaced"),
+                  std::string::npos)
+            << messages_.front();
+    }
     ASSERT_TRUE(drained_after) << "the old primary kept connections of the read-write pool";
     // Sampled every 100 ms: a drain within 1 s is seen within 1.1 s.
     EXPECT_LE(*drained_after, 1100ms);

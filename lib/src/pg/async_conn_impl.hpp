@@ -6,6 +6,7 @@
 #include <connmgr/pg/sync_driver.hpp>
 
 #include "cancel.hpp"
+#include "hosts.hpp"
 #include "result_data.hpp"
 #include "statement_cache.hpp"
 
@@ -54,6 +55,12 @@ public:
 
     bool is_broken() const noexcept;
     bool is_idle() const noexcept;
+    /// A connection of a multi-host database (DESIGN §12): its server and its pool's target,
+    /// so that an error that signals a failover names the server.
+    void set_server(std::string name, target goal) {
+        server_ = std::move(name);
+        goal_ = goal;
+    }
     /// The libpq connection (null once closed), for parameter statuses and host.
     const PGconn* raw() const noexcept { return conn_; }
     int backend_pid() const noexcept;
@@ -147,6 +154,8 @@ private:
     boost::asio::steady_timer timer_;
     std::chrono::milliseconds query_timeout_;
     PGconn* conn_{nullptr};
+    std::string server_;  // "" unless multi-host
+    target goal_{target::any};
     cancel_target cancel_target_;
     std::atomic<bool> broken_{false};   // also set by threads that return or mark the lease
     std::atomic<bool> busy_{false};     // claimed by the thread that starts an operation

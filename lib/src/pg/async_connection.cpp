@@ -749,6 +749,8 @@ void async_conn_impl::finish() {
         ec = make_error_code(op.cancel_sent ? errc::query_timeout : errc::connection_lost);
         auto why = op.lost_reason.empty() && conn_ != nullptr ? trimmed(PQerrorMessage(conn_))
                                                               : op.lost_reason;
+        if (!server_.empty() && !op.cancel_sent)
+            why += " (server " + server_ + "; its connections are being replaced)";
         auto lost = make_error_data(
             "08006",
             (op.cancel_sent ? "query_timeout: connection closed: " : "connection lost: ") + why);
@@ -758,6 +760,17 @@ void async_conn_impl::finish() {
     } else {
         for (const auto& r : op.results)
             if (r && !r->ok) ec = make_error_code(errc::query_failed);
+        // A read-only error from a server that now reports itself of the wrong kind for the
+        // pool's target: a switchover (the user's own BEGIN READ ONLY does not change it).
+        if (ec && !server_.empty()) {
+            const auto state = state_of(PQparameterStatus(conn_, "in_hot_standby"),
+                                        PQparameterStatus(conn_, "default_transaction_read_only"));
+            if (!fits(goal_, state))
+                for (const auto& r : op.results)
+                    if (r && !r->ok && r->sqlstate == "25006")
+                        r->message += " (server " + server_ + " now reports itself " +
+                                      to_string(state) + "; its connections are being replaced)";
+        }
         // Cancelled past query_timeout: the server answered the cancel in time (57014) and the
         // connection stays usable. A statement that finished just before the cancel landed
         // succeeded and says so.

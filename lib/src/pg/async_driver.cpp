@@ -100,6 +100,7 @@ struct multi_connect : std::enable_shared_from_this<multi_connect> {
         table.learn(h.id, state);
         if (detail::fits(plan->goal(), state, pass == 0 && passes == 2)) {
             out.server = h.id;
+            out.connection->impl().set_server(h.name, plan->goal());
             return std::exchange(done, nullptr)(std::move(out));
         }
         out.connection->impl().close();
