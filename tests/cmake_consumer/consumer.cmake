@@ -35,4 +35,6 @@ if(CONNMGR_CLANGXX AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU"
       -P ${CMAKE_CURRENT_LIST_DIR}/install_and_build.script)
   set_tests_properties(PackageConsumer.Clang PackageConsumer.ClangEachHeader
     PROPERTIES LABELS unit)
+elseif(NOT CONNMGR_CLANGXX)
+  message(STATUS "clang++ not found: no PackageConsumer.Clang* tests (scripts/install-deps.sh installs clang-14)")
 endif()
