@@ -4,7 +4,9 @@
 //
 // \par Thread safety
 // run_async() blocks the calling thread until every coroutine has finished; the coroutines run
-// on `executors` and must not be waited for from one of their threads.
+// on `executors` and must not be waited for from one of their threads. Each executor must run
+// its handlers one at a time (an io_context run by one thread, or a strand): its clients share
+// one tally.
 
 #include "bench_runner.hpp"
 

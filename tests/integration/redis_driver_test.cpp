@@ -291,6 +291,50 @@ TEST(RedisAsyncDriver, CommandsAndPipelinesInACoroutine) {
     EXPECT_FALSE(d.is_broken(*c));
 }
 
+// Replies far larger than the connection's first read buffer (4 KiB, grown while reads fill
+// it): a 3 MiB value whole, a pipeline of 2,000 replies in order, then small replies again.
+TEST(RedisAsyncDriver, RepliesLargerThanTheReadBuffer) {
+    REDIS_ENDPOINT_OR_SKIP(plain_url, ep);
+    asio::io_context io;
+    connmgr::redis::async_driver d(ep, "async-test", {});
+    auto c = async_open(d, io);
+    const std::string key = redis_test::unique_key("large");
+    std::string value(3U << 20U, '\0');
+    for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 7 % 251);
+    bool done = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            request set{"SET", key, value};
+            co_await c->async_command(std::move(set), asio::use_awaitable);
+            request get{"GET", key};
+            reply r = co_await c->async_command(std::move(get), asio::use_awaitable);
+            EXPECT_EQ(r.str().size(), value.size());
+            EXPECT_TRUE(r.str() == value);
+            request many;
+            for (int i = 0; i < 2000; ++i) many.push({"ECHO", std::to_string(i)});
+            auto rs = co_await c->async_pipeline(std::move(many), asio::use_awaitable);
+            EXPECT_EQ(rs.size(), 2000U);
+            for (std::size_t i = 0; i < rs.size(); ++i) {
+                if (rs[i].str() != std::to_string(i)) {
+                    ADD_FAILURE() << "reply " << i << " is '" << rs[i].str() << "'";
+                    break;
+                }
+            }
+            request ping{"PING"};
+            r = co_await c->async_command(std::move(ping), asio::use_awaitable);
+            EXPECT_EQ(r.str(), "PONG");
+            request del{"DEL", key};
+            r = co_await c->async_command(std::move(del), asio::use_awaitable);
+            EXPECT_EQ(r.integer(), 1);
+            done = true;
+        },
+        asio::detached);
+    io.run();
+    EXPECT_TRUE(done);
+    EXPECT_FALSE(d.is_broken(*c));
+}
+
 TEST(RedisAsyncDriver, CompletesOnTheCallersExecutorFromAnotherThread) {
     REDIS_ENDPOINT_OR_SKIP(plain_url, ep);
     asio::io_context io;

@@ -84,7 +84,7 @@ void manager_impl::monitor_tick() {
     for (auto& [key, db] : due)
         monitor_->probing[key] =
             start_async_probe(db, monitor_->timer.get_executor(),
-                              [weak = weak_from_this(), key](const database_health& h) {
+                              [weak = weak_from_this(), key = key](const database_health& h) {
                                   if (auto self = weak.lock())
                                       self->record_background_health(key, h);
                               });

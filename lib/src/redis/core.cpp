@@ -89,7 +89,7 @@ core::core(asio::any_io_executor ex, std::shared_ptr<const connect_params> param
       params_(std::move(params)),
       timer_(ex_),
       session_(params_->endpoint.db),
-      in_(64 * 1024) {}
+      in_(in_initial) {}
 
 core::~core() { close(); }
 
@@ -227,6 +227,9 @@ struct exec_op {
                     c->close_now();
                     return finish(self, lost());
                 }
+                // A full buffer: more is probably waiting; read it in bigger steps.
+                if (n == c->in_.size() && n < core::in_max)
+                    c->in_.resize(std::min(n * 4, core::in_max));
                 return drain(self);
             case step::finish:
                 if constexpr (Many) {

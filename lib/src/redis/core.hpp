@@ -113,6 +113,11 @@ public:
     asio::steady_timer timer_;
     reply_parser parser_;
     session_tracker session_;
+    // Where reads land before the parser takes the bytes. It costs every connection its size,
+    // so it starts small (the usual replies, and a pipeline of a few dozen, fit in one read)
+    // and grows up to in_max only while reads fill it (a large reply then takes few reads).
+    static constexpr std::size_t in_initial = 4 * 1024;
+    static constexpr std::size_t in_max = 64 * 1024;
     std::vector<char> in_;
     std::atomic<bool> busy_{false};
     std::atomic<bool> broken_{false};

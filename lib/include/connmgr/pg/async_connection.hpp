@@ -83,13 +83,6 @@ public:
     /// Closes the connection if the driver has not.
     ~async_connection();
 
-    /// Runs `sql` with `args` bound to $1, $2, ...; returns a deferred operation.
-    template <class... Args>
-    auto async_query(std::string_view sql, Args&&... args) {
-        return async_execute(query{std::string(sql), make_params(std::forward<Args>(args)...)},
-                             boost::asio::deferred);
-    }
-
     /// Runs one statement (no token: deferred).
     template <boost::asio::completion_token_for<query_signature> Token = boost::asio::deferred_t>
     auto async_execute(query q, Token&& token = {}) {
@@ -99,6 +92,17 @@ public:
                 start_query(std::move(qq), std::move(ex), std::move(handler));
             },
             token, std::move(q));
+    }
+
+    /// Runs `sql` with `args` bound to $1, $2, ...; returns a deferred operation.
+    // Defined after async_execute on purpose: the call below does not depend on Args, so clang
+    // resolves it, and deduces async_execute's return type, when it reads this body; clang reads
+    // member function bodies in order, and before async_execute's it reports "function with
+    // deduced return type cannot be used before it is defined" (GCC is not bothered).
+    template <class... Args>
+    auto async_query(std::string_view sql, Args&&... args) {
+        return async_execute(query{std::string(sql), make_params(std::forward<Args>(args)...)},
+                             boost::asio::deferred);
     }
 
     /// Runs statements in one pipeline: one round trip for all of them.

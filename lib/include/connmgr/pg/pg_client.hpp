@@ -128,14 +128,7 @@ public:
         return pools_->async()->async_acquire(std::forward<Token>(token));
     }
 
-    /// Borrows a connection for one statement with `args` bound to $1, $2, ... (deferred).
-    template <class... Args>
-    auto async_query(std::string_view sql, Args&&... args) const {
-        return async_execute(
-            pg::query{std::string(sql), pg::make_params(std::forward<Args>(args)...)},
-            boost::asio::deferred);
-    }
-
+    /// Borrows a connection for one statement (no token: deferred).
     template <boost::asio::completion_token_for<pg::async_connection::query_signature> Token =
                   boost::asio::deferred_t>
     auto async_execute(pg::query q, Token&& token = {}) const {
@@ -148,6 +141,16 @@ public:
                     });
             },
             token, pools_->async(), std::move(q));
+    }
+
+    /// Borrows a connection for one statement with `args` bound to $1, $2, ... (deferred).
+    // After async_execute on purpose: clang must have read its body first (see
+    // pg::async_connection::async_query).
+    template <class... Args>
+    auto async_query(std::string_view sql, Args&&... args) const {
+        return async_execute(
+            pg::query{std::string(sql), pg::make_params(std::forward<Args>(args)...)},
+            boost::asio::deferred);
     }
 
     /// Borrows a connection for one pipeline (one round trip for every statement).
