@@ -318,8 +318,9 @@ struct async_waiter_op final : async_pool_impl<Driver, Clock>::async_waiter {
     void hook_cancellation(std::weak_ptr<impl_type> pool) override {
         auto slot = boost::asio::get_associated_cancellation_slot(handler);
         if (slot.is_connected()) {
-            slot.template emplace<typename impl_type::cancel_hook>(
-                std::move(pool), std::weak_ptr<typename impl_type::async_waiter>(this->self));
+            // Braces: clang 14 cannot build an aggregate from parentheses (P0960).
+            slot.template emplace<typename impl_type::cancel_hook>(typename impl_type::cancel_hook{
+                std::move(pool), std::weak_ptr<typename impl_type::async_waiter>(this->self)});
         }
     }
 
