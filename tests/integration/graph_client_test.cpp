@@ -500,7 +500,8 @@ TEST(GraphClient, StatsAndPrometheusShowTheGraphDatabase) {
     const std::string metrics = connmgr::to_prometheus(s);
     for (const char* flavour : {"sync", "async"}) {
         const std::string labels =
-            "database=\"" + f.name + "\",backend=\"falkordb\",flavour=\"" + flavour + "\"";
+            "database=\"" + f.name + "\",backend=\"falkordb\",flavour=\"" + flavour +
+            "\",role=\"write\"";
         EXPECT_NE(metrics.find("connmgr_pool_max_size{" + labels + "} 5"), std::string::npos)
             << metrics;
         EXPECT_NE(metrics.find("connmgr_pool_acquire_total{" + labels + "} 1"), std::string::npos);

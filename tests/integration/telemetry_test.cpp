@@ -41,7 +41,7 @@ double sample(const std::string& text, const std::string& name, const std::strin
 
 std::string connmgr_labels(const connmgr::pool_stats& p) {
     return "database=\"" + p.databases.at(0) + "\",backend=\"" + p.backend + "\",flavour=\"" +
-           to_string(p.flavour) + "\"";
+           to_string(p.flavour) + "\",role=\"" + p.role + "\"";
 }
 
 std::string otel_labels(const connmgr::pool_stats& p) {
