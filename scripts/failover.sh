@@ -37,7 +37,7 @@ python3 - "$log" "$runs" <<'EOF'
 import re, sys, statistics
 rows = {}
 for line in open(sys.argv[1]):
-    m = re.match(r'FAILOVER (\S+) (sync|async): requests=(\d+) (.*) to_first_ok=(\d+)ms command_start_to_first_ok=(\d+)ms', line)
+    m = re.match(r'FAILOVER (\S+) (sync|async): requests=(\d+) (.*) to_first_ok=(-?\d+)ms command_start_to_first_ok=(-?\d+)ms', line)
     if not m: continue
     key = (m.group(1), m.group(2))
     r = rows.setdefault(key, {'failed': {}, 'gap': [], 'upper': [], 'requests': []})

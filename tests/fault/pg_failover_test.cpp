@@ -38,6 +38,42 @@ std::string with_query(std::string url, const std::string& query) {
     return url + (url.find('?') == std::string::npos ? "?" : "&") + query;
 }
 
+/// When node `n` leaves recovery (its promotion), seen by polling it every 2 ms on a
+/// connection of its own: the promote command's return comes later (it also waits for
+/// pg_ctl and repoints the other standby), so it would overstate the gap.
+class promotion_watch {
+public:
+    explicit promotion_watch(int n)
+        : thread_([this, n] {
+              try {
+                  pqxx::connection c{node_url(n)};
+                  while (!stop_) {
+                      if (!pqxx::nontransaction{c}.exec1("SELECT pg_is_in_recovery()")[0].as<bool>()) {
+                          std::lock_guard lock(mutex_);
+                          seen_ = clock::now();
+                          return;
+                      }
+                      std::this_thread::sleep_for(2ms);
+                  }
+              } catch (const std::exception&) {  // seen_ stays empty: the test says so
+              }
+          }) {}
+    ~promotion_watch() {
+        stop_ = true;
+        thread_.join();
+    }
+    std::optional<clock::time_point> seen() const {
+        std::lock_guard lock(mutex_);
+        return seen_;
+    }
+
+private:
+    std::atomic<bool> stop_{false};
+    mutable std::mutex mutex_;
+    std::optional<clock::time_point> seen_;
+    std::thread thread_;
+};
+
 class PgFailover : public testing::TestWithParam<flavour> {
 protected:
     void SetUp() override {
@@ -183,8 +219,8 @@ protected:
                 << "node " << n << " held more than max_size";
     }
 
-    /// `from_start`: from the moment the promote command started (an upper bound: it includes
-    /// the helper's own wait); `to_first_write`: from the moment it returned.
+    /// `to_first_write`: from the promotion as seen on the promoted node (or the standby's stop);
+    /// `from_start`: from the moment the promote command started.
     void report(const std::string& scenario, const tally& t, milliseconds to_first_write,
                 milliseconds from_start) {
         std::printf("FAILOVER %s %s: requests=%ld %s to_first_ok=%lldms "
@@ -200,12 +236,14 @@ protected:
                                    const std::string& how) {
         open();
         tally t;
-        clock::time_point promoted{}, promoting{};
+        clock::time_point promoted{}, promoting{}, fault{};
         test::command_result lost, promotion;
+        promotion_watch watch(to);
         under_load(t, [&] {
             ASSERT_TRUE(await([&] { return t.count("ok") > 200; }, 5s)) << t.describe();
             lost = how == "kill" ? pg_ha("kill", {std::to_string(from)})
                                  : pg_ha("stop", {std::to_string(from), "fast"});
+            fault = clock::now();  // the helper returns once the node's port is closed
             std::this_thread::sleep_for(100ms);  // the scenario's gap before the promotion
             promoting = clock::now();
             promotion = pg_ha("promote", {std::to_string(to)});
@@ -215,9 +253,12 @@ protected:
         });
         ASSERT_TRUE(done(lost));
         ASSERT_TRUE(done(promotion));
-        const auto first = first_ok_after(t, promoted);
+        // After the fault no write can succeed until the promotion: the first one is on the
+        // new primary.
+        const auto first = first_ok_after(t, fault);
         ASSERT_TRUE(first) << "no write succeeded after the promotion: " << t.describe();
-        const auto gap = std::chrono::duration_cast<milliseconds>(*first - promoted);
+        ASSERT_TRUE(watch.seen()) << "node " << to << " was never seen promoted";
+        const auto gap = std::max(0ms, std::chrono::duration_cast<milliseconds>(*first - *watch.seen()));
         report(scenario, t, gap, std::chrono::duration_cast<milliseconds>(*first - promoting));
         EXPECT_EQ(t.count("circuit_open"), 0) << t.describe();
         EXPECT_LE(t.total() - t.count("ok"), static_cast<long>(max_size)) << t.describe();
@@ -255,6 +296,7 @@ TEST_P(PgFailover, ReadOnlySwitchoverFailsAtMostOncePerConnectionThenWritesOnThe
     std::optional<clock::time_point> first_failure;
     std::optional<milliseconds> drained_after;
     test::command_result read_only, promotion;
+    promotion_watch watch(1);
     under_load(t, [&] {
         ASSERT_TRUE(await([&] { return t.count("ok") > 200; }, 5s)) << t.describe();
         read_only = pg_ha("read-only", {"0", "on"});
@@ -271,9 +313,10 @@ TEST_P(PgFailover, ReadOnlySwitchoverFailsAtMostOncePerConnectionThenWritesOnThe
     });
     ASSERT_TRUE(done(read_only));
     ASSERT_TRUE(done(promotion));
-    const auto first = first_ok_after(t, promoted);
+    ASSERT_TRUE(watch.seen()) << "node 1 was never seen promoted";
+    const auto first = first_ok_after(t, *watch.seen());
     ASSERT_TRUE(first) << "no write succeeded after the promotion: " << t.describe();
-    const auto gap = std::chrono::duration_cast<milliseconds>(*first - promoted);
+    const auto gap = std::chrono::duration_cast<milliseconds>(*first - *watch.seen());
     report("read_only_switchover", t, gap,
            std::chrono::duration_cast<milliseconds>(*first - promoting));
     const long failed = t.total() - t.count("ok");
