@@ -68,6 +68,17 @@ database_health probe_with(const database_config& db) {
     const auto deadline = start + probe_budget(db.sync_pool);
     try {
         SyncDriver driver(db, db.sync_pool);
+        // DESIGN §12: a database naming several servers probes every one of them; it is
+        // healthy when one fits its target.
+        if constexpr (requires { driver.probe_hosts(deadline); }) {
+            if (auto hosts = driver.probe_hosts(deadline)) {
+                h.servers = std::move(hosts->servers);
+                h.healthy = hosts->fits;
+                h.error = std::move(hosts->message);
+                h.latency = std::chrono::steady_clock::now() - start;
+                return h;
+            }
+        }
         auto outcome = driver.connect(deadline);
         if (!outcome.connection) {
             h.error = outcome.message.empty() ? outcome.error.message() : outcome.message;
