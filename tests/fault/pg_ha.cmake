@@ -12,7 +12,7 @@ connmgr_test(pg_failover_fault_tests LABEL fault LOCK pg-ha
 if(TARGET connmgr_cli)
   connmgr_test(pg_ha_check_fault_tests LABEL fault LOCK pg-ha
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_ha_check_test.cpp
-    LIBS Boost::json)
+    LIBS connmgr::connmgr Boost::json)
   add_dependencies(pg_ha_check_fault_tests connmgr_cli)
   target_compile_definitions(pg_ha_check_fault_tests PRIVATE
     CONNMGR_CLI_PATH="$<TARGET_FILE:connmgr_cli>")

@@ -2,7 +2,10 @@
 // probed and listed with its state, and the database is healthy when one fits its target.
 // Stops nodes of the pg-ha topology (tests/support/pg_ha.hpp); skips unless
 // `scripts/services.sh start pg-ha` ran and `scripts/services.sh env` was evaluated.
+#include "../integration/http_client.hpp"
 #include "pg_ha.hpp"
+
+#include <connmgr/connmgr.hpp>
 
 #include <boost/json.hpp>
 
@@ -148,6 +151,45 @@ TEST_F(PgHaCheck, ListsEveryServerWithItsStateAndFitsTheTarget) {
     // ...while read-write, on the same servers, still fits the primary.
     EXPECT_EQ(check("ha --json").exit_code, 0);
 #endif
+}
+
+// GET /health probes without blocking (async_driver::async_probe_hosts): the same servers.
+TEST_F(PgHaCheck, HealthEndpointListsEveryServerProbedWithoutBlocking) {
+    manager_config c;
+    database_config db;
+    db.name = "ha_http";
+    db.url = db_url::parse(pg_ha_url() + "?target_session_attrs=read-write");
+    db.async_pool.connect_timeout = std::chrono::seconds(2);
+    c.databases.emplace(db.name, db);
+    manager m;
+    m.configure(c);
+    const auto address = m.serve_telemetry("127.0.0.1:0", health_scope::all_configured);
+
+    ASSERT_TRUE(done(pg_ha("stop", {"2", "fast"})));
+    const auto reply = http_get(address, "/health");
+    ASSERT_EQ(reply.status, 200) << reply.error << reply.body;
+    const auto doc = boost::json::parse(reply.body);
+    EXPECT_EQ(states(doc, "ha_http"), (std::vector<std::string>{"primary", "standby", "down"}));
+    const auto& servers = doc.at("databases").at("ha_http").at("servers").as_array();
+    EXPECT_EQ(servers[0].at("server").as_string(), server(0));
+    EXPECT_TRUE(servers[0].at("healthy").as_bool());
+    EXPECT_FALSE(servers[2].at("healthy").as_bool());
+    EXPECT_NE(std::string(servers[2].at("error").as_string()).find(std::to_string(pg_ha_port(2))),
+              std::string::npos)
+        << reply.body;
+    EXPECT_EQ(reply.body.find("connmgr-secret"), std::string::npos) << reply.body;
+
+    // Node 0 down too: nothing fits read-write, 503.
+    ASSERT_TRUE(done(pg_ha("stop", {"0", "fast"})));
+    const auto down = http_get(address, "/health");
+    EXPECT_EQ(down.status, 503) << down.body;
+    const auto d = boost::json::parse(down.body);
+    EXPECT_EQ(states(d, "ha_http"), (std::vector<std::string>{"down", "standby", "down"}));
+    EXPECT_NE(std::string(d.at("databases").at("ha_http").at("error").as_string())
+                  .find("no server fits target_session_attrs=read-write"),
+              std::string::npos)
+        << down.body;
+    m.close_all();
 }
 
 }  // namespace

@@ -39,12 +39,11 @@ struct database_health {
     bool healthy{false};
     std::chrono::duration<double, std::milli> latency{0};  ///< connect + one round trip
     std::string error;  ///< empty when healthy; never contains a password
-    /// A multi-server database's servers, in URL order; empty for a single-server one. Each
-    /// server is probed (all at once, within the one probe budget) and the database is healthy
-    /// when some server that answered is in a state that fits its target_session_attrs.
-    /// Filled by manager::health() (`connmgr check`); the non-blocking probes (the background
-    /// monitor, GET /health) leave it empty and connect as the pools do (healthy when a server
-    /// fitting the target answered).
+    /// A multi-server database's servers, in URL order; empty for a single-server one. Every
+    /// server is probed (all at once, each a connect and one round trip, within the one probe
+    /// budget, by manager::health() as by the non-blocking probes of the monitor and GET
+    /// /health) and the database is healthy when some server that answered is in a state that
+    /// fits its target_session_attrs; what each probe finds is learned in the server table.
     std::vector<server_health> servers;
 };
 

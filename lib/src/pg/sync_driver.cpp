@@ -175,43 +175,23 @@ connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadli
     return out;
 }
 
-std::optional<sync_driver::hosts_probe> sync_driver::probe_hosts(steady_time deadline) const {
+std::optional<hosts_probe> sync_driver::probe_hosts(steady_time deadline) const {
     if (!plan_ || plan_->hosts().size() < 2) return std::nullopt;
-    auto& table = connmgr::detail::server_table::instance();
     const auto& hosts = plan_->hosts();
     hosts_probe out;
     out.servers.resize(hosts.size());
     std::vector<char> fit(hosts.size(), 0);
-    const std::string prefix = "PostgreSQL connect to '" + name_ + "' failed: ";
     auto probe_one = [&](std::size_t i) noexcept {
         auto& s = out.servers[i];
         s.server = hosts[i].name;
         try {
             auto c = connect_one(plan_->params_for(params_, i), deadline);
-            if (!c.connection) {
-                // libpq's message names the host and user, never the password.
-                s.error = c.message.starts_with(prefix) ? c.message.substr(prefix.size())
-                                                        : c.message;
-                if (c.failure == connect_failure::transient) {
-                    s.state = to_string(server_state::down);
-                    table.learn(hosts[i].id, server_state::down, c.message);
-                }
-                return;
-            }
-            PGconn* conn = raw(*c.connection);
-            const auto state =
-                detail::state_of(PQparameterStatus(conn, "in_hot_standby"),
-                                 PQparameterStatus(conn, "default_transaction_read_only"));
-            if (auto ec = ping(*c.connection, deadline)) {
-                s.state = to_string(server_state::down);
-                s.error = "ping failed: " + ec.message();
-                table.learn(hosts[i].id, server_state::unknown);
-            } else {
-                s.state = to_string(state);
-                s.healthy = true;
-                fit[i] = detail::fits(plan_->goal(), state) ? 1 : 0;
-                table.learn(hosts[i].id, state);
-            }
+            if (!c.connection)
+                return detail::probe_refused(hosts[i], s, c.message,
+                                             c.failure == connect_failure::transient);
+            const auto ec = ping(*c.connection, deadline);
+            fit[i] = detail::probe_answered(plan_->goal(), hosts[i], s, raw(*c.connection),
+                                            ec ? "ping failed: " + ec.message() : "");
             close(*c.connection);
         } catch (const std::exception& e) {
             s.error = e.what();
@@ -226,17 +206,7 @@ std::optional<sync_driver::hosts_probe> sync_driver::probe_hosts(steady_time dea
     }
     probe_one(0);
     for (auto& t : threads) t.join();
-    std::string seen;
-    for (std::size_t i = 0; i < hosts.size(); ++i) {
-        out.fits = out.fits || fit[i] != 0;
-        const auto& s = out.servers[i];
-        // Each server's own error is in its entry; a refusal (not "down") is the reason.
-        seen += (seen.empty() ? "" : "; ") + s.server +
-                (s.healthy || s.state == "down" ? " is " + s.state : ": " + trimmed(s.error));
-    }
-    if (!out.fits)
-        out.message = "PostgreSQL '" + name_ + "': no server fits target_session_attrs=" +
-                      detail::to_string(plan_->goal()) + " (" + seen + ")";
+    detail::probe_verdict(plan_->goal(), name_, fit, out);
     return out;
 }
 
