@@ -21,6 +21,21 @@ std::string pad(std::string s, std::size_t width) {
     return s;
 }
 
+// libpq's messages span lines ("...failed: Connection refused\n\tIs the server running..."):
+// one line, for a server's row.
+std::string one_line(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        const bool space = c == '\n' || c == '\t' || c == '\r' || c == ' ';
+        if (!space)
+            out += c;
+        else if (!out.empty() && out.back() != ' ')
+            out += ' ';
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out.empty() ? "unreachable" : out;
+}
+
 int run_check(const global_options& globals, const std::vector<std::string>& args) {
     bool json = false;
     std::vector<std::string> names;
@@ -83,6 +98,12 @@ int run_check(const global_options& globals, const std::vector<std::string>& arg
             std::cout << pad(d.name, w) << pad(std::string(connmgr::to_string(d.backend)), 10)
                       << pad(d.healthy ? "healthy" : "UNHEALTHY", 11) << pad(latency, 11) << d.url
                       << "\n";
+            // DESIGN §12: a multi-server database's servers, one line each.
+            std::size_t sw = 0;
+            for (const auto& sv : d.servers) sw = std::max(sw, sv.server.size() + 2);
+            for (const auto& sv : d.servers)
+                std::cout << pad("", w) << pad(sv.server, sw) << pad(sv.state, 11)
+                          << (sv.healthy ? std::string("ok") : one_line(sv.error)) << "\n";
             if (d.healthy) continue;
             std::string error = d.error;  // libpq's messages span lines: keep them indented
             for (auto at = error.find('\n'); at != std::string::npos; at = error.find('\n', at + 1))

@@ -7,3 +7,13 @@ connmgr_test(pg_ha_smoke_tests LABEL fault LOCK pg-ha
 connmgr_test(pg_failover_fault_tests LABEL fault LOCK pg-ha
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_failover_test.cpp
   LIBS connmgr::connmgr PkgConfig::PQXX PostgreSQL::PostgreSQL)
+# `connmgr check` lists each server of a multi-host database with its state (issue 21): nodes
+# stopped, check's exit code follows the target.
+if(TARGET connmgr_cli)
+  connmgr_test(pg_ha_check_fault_tests LABEL fault LOCK pg-ha
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/pg_ha_check_test.cpp
+    LIBS connmgr::connmgr Boost::json)
+  add_dependencies(pg_ha_check_fault_tests connmgr_cli)
+  target_compile_definitions(pg_ha_check_fault_tests PRIVATE
+    CONNMGR_CLI_PATH="$<TARGET_FILE:connmgr_cli>")
+endif()

@@ -185,9 +185,9 @@ TEST(ManagerRender, HealthJsonHasCheckShape) {
     h.total_databases = 2;
     h.healthy_databases = 1;
     h.databases = {{"a", connmgr::backend::redis, "redis://h:6379/0", true,
-                    std::chrono::duration<double, std::milli>(1.5), ""},
+                    std::chrono::duration<double, std::milli>(1.5), "", {}},
                    {"b", connmgr::backend::postgres, "postgresql://u:***@h/db", false,
-                    std::chrono::duration<double, std::milli>(2), "connection refused"}};
+                    std::chrono::duration<double, std::milli>(2), "connection refused", {}}};
     const auto doc = boost::json::parse(connmgr::to_json(h));
     EXPECT_FALSE(doc.at("overall_healthy").as_bool());
     EXPECT_EQ(doc.at("total_databases").as_int64(), 2);
@@ -198,4 +198,39 @@ TEST(ManagerRender, HealthJsonHasCheckShape) {
     EXPECT_DOUBLE_EQ(a.at("latency_ms").as_double(), 1.5);
     EXPECT_TRUE(a.at("error").is_null());
     EXPECT_EQ(doc.at("databases").at("b").at("error").as_string(), "connection refused");
+    // A single-server database has no "servers" (DESIGN §12: per multi-server database).
+    EXPECT_FALSE(a.contains("servers"));
+    EXPECT_FALSE(doc.at("databases").at("b").as_object().contains("servers"));
+}
+
+TEST(ManagerRender, HealthJsonListsAMultiServerDatabasesServers) {
+    connmgr::database_health d;
+    d.name = "ha";
+    d.backend = connmgr::backend::postgres;
+    d.url = "postgresql://u:***@h1:5432,h2:5433,h3:5434/db?target_session_attrs=read-write";
+    d.healthy = true;
+    d.servers = {{"h1:5432", "primary", true, ""},
+                 {"h2:5433", "standby", true, ""},
+                 {"h3:5434", "down", false, "connection refused"}};
+    connmgr::health h;
+    h.total_databases = h.healthy_databases = 1;
+    h.databases = {d};
+    const auto doc = boost::json::parse(connmgr::to_json(h));
+    const auto& db = doc.at("databases").at("ha").as_object();
+    EXPECT_TRUE(db.at("healthy").as_bool());
+    EXPECT_TRUE(db.at("error").is_null());
+    const auto& servers = db.at("servers").as_array();
+    ASSERT_EQ(servers.size(), 3u);
+    const std::array<const char*, 3> names{"h1:5432", "h2:5433", "h3:5434"};
+    const std::array<const char*, 3> states{"primary", "standby", "down"};
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+        const auto& sv = servers[i].as_object();
+        EXPECT_EQ(sv.size(), 4u) << "exactly server, state, healthy, error";
+        EXPECT_EQ(sv.at("server").as_string(), names[i]);
+        EXPECT_EQ(sv.at("state").as_string(), states[i]);
+        EXPECT_EQ(sv.at("healthy").as_bool(), i < 2);
+    }
+    EXPECT_TRUE(servers[0].at("error").is_null());
+    EXPECT_TRUE(servers[1].at("error").is_null());
+    EXPECT_EQ(servers[2].at("error").as_string(), "connection refused");
 }

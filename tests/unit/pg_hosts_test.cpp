@@ -77,5 +77,47 @@ TEST(PgHosts, APlanOnlyForSeveralHostsOrATarget) {
     EXPECT_EQ(p, (conn_params{{"host", "h2"}, {"port", "5433"}, {"dbname", "db"}}));
 }
 
+// Probing every host (connmgr check, GET /health): what a failed connect says of a server, and
+// the database's verdict.
+TEST(PgHosts, AProbedHostThatDidNotAnswerIsDownOneThatRefusedIsUnknown) {
+    auto& table = connmgr::detail::server_table::instance();
+    pg_host h;
+    h.name = "probe-unit-host:5432";
+    h.id = table.intern(h.name);
+    server_health refused;
+    probe_refused(h, refused,
+                  "PostgreSQL connect to 'ha' failed: connection to server at \"x\", port 5432 "
+                  "failed: FATAL:  password authentication failed for user \"u\"",
+                  false);
+    EXPECT_EQ(refused.server, h.name);
+    EXPECT_EQ(refused.state, "unknown");
+    EXPECT_FALSE(refused.healthy);
+    // The database's name is the row's, not the server's: the prefix goes.
+    EXPECT_EQ(refused.error.rfind("connection to server at", 0), 0u) << refused.error;
+    EXPECT_EQ(table.get(h.id).state, s::unknown);  // a refusal says nothing of the server
+
+    server_health down;
+    probe_refused(h, down, "PostgreSQL connect to 'ha' failed: Connection refused", true);
+    EXPECT_EQ(down.state, "down");
+    EXPECT_EQ(down.error, "Connection refused");
+    EXPECT_EQ(table.get(h.id).state, s::down);  // learned for every database naming it
+}
+
+TEST(PgHosts, AProbeFitsWhenOneServerFitsElseItSaysWhatEachIs) {
+    hosts_probe p;
+    p.servers = {{"h1:5432", "primary", true, ""},
+                 {"h2:5432", "down", false, "Connection refused"},
+                 {"h3:5432", "unknown", false, "FATAL:  password authentication failed\n"}};
+    probe_verdict(target::read_write, "ha", {1, 0, 0}, p);
+    EXPECT_TRUE(p.fits);
+    EXPECT_TRUE(p.message.empty());
+
+    probe_verdict(target::standby, "ha", {0, 0, 0}, p);
+    EXPECT_FALSE(p.fits);
+    EXPECT_EQ(p.message,
+              "PostgreSQL 'ha': no server fits target_session_attrs=standby (h1:5432 is primary; "
+              "h2:5432 is down; h3:5432: FATAL:  password authentication failed)");
+}
+
 }  // namespace
 }  // namespace connmgr::pg::detail

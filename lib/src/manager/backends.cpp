@@ -68,6 +68,17 @@ database_health probe_with(const database_config& db) {
     const auto deadline = start + probe_budget(db.sync_pool);
     try {
         SyncDriver driver(db, db.sync_pool);
+        // DESIGN §12: a database naming several servers probes every one of them; it is
+        // healthy when one fits its target.
+        if constexpr (requires { driver.probe_hosts(deadline); }) {
+            if (auto hosts = driver.probe_hosts(deadline)) {
+                h.servers = std::move(hosts->servers);
+                h.healthy = hosts->fits;
+                h.error = std::move(hosts->message);
+                h.latency = std::chrono::steady_clock::now() - start;
+                return h;
+            }
+        }
         auto outcome = driver.connect(deadline);
         if (!outcome.connection) {
             h.error = outcome.message.empty() ? outcome.error.message() : outcome.message;
@@ -108,6 +119,7 @@ struct async_probe_run {
 
     AsyncDriver driver;
     std::unique_ptr<connection> connection_;
+    std::shared_ptr<void> hosts;  ///< a multi-host database's probe of every host
     database_health health;
     steady_time start;
     steady_time deadline;
@@ -121,6 +133,16 @@ std::shared_ptr<void> start_async_probe_with(const database_config& db,
     using run_type = async_probe_run<AsyncDriver>;
     auto run = std::make_shared<run_type>(db, std::move(done));
     std::weak_ptr<run_type> weak = run;
+    // DESIGN §12: every server of a multi-host database; healthy when one fits its target.
+    if constexpr (requires { &AsyncDriver::async_probe_hosts; }) {
+        run->hosts = run->driver.async_probe_hosts(executor, run->deadline, [weak](auto probe) {
+            auto self = weak.lock();
+            if (!self) return;
+            self->health.servers = std::move(probe.servers);
+            self->finish(probe.fits ? std::string() : std::move(probe.message));
+        });
+        if (run->hosts) return run;
+    }
     run->driver.async_connect(
         executor, run->deadline, [weak](connect_outcome<typename run_type::connection> outcome) {
             auto self = weak.lock();

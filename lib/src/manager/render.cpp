@@ -245,13 +245,27 @@ std::string to_json(const manager_stats& s) {
 std::string to_json(const health& h) {
     boost::json::object databases;
     for (const auto& d : h.databases) {
-        databases[d.name] = boost::json::object{
+        boost::json::object o{
             {"healthy", d.healthy},
             {"backend", to_string(d.backend)},
             {"url", d.url},
             {"latency_ms", std::round(d.latency.count() * 1000.0) / 1000.0},
             {"error", d.healthy ? boost::json::value(nullptr) : boost::json::value(d.error)},
         };
+        // DESIGN §12: only a multi-server database has "servers".
+        if (!d.servers.empty()) {
+            boost::json::array servers;
+            for (const auto& sv : d.servers)
+                servers.push_back(boost::json::object{
+                    {"server", sv.server},
+                    {"state", sv.state},
+                    {"healthy", sv.healthy},
+                    {"error",
+                     sv.healthy ? boost::json::value(nullptr) : boost::json::value(sv.error)},
+                });
+            o["servers"] = std::move(servers);
+        }
+        databases[d.name] = std::move(o);
     }
     return boost::json::serialize(boost::json::object{
         {"overall_healthy", h.overall_healthy},

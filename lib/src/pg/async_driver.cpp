@@ -144,6 +144,79 @@ void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time de
     op->step();
 }
 
+namespace {
+
+// One probe of every host (DESIGN §12): held by its owner, reached weakly by the handlers.
+struct hosts_probe_run {
+    std::shared_ptr<const async_driver> driver;  // a copy: the caller's may go first
+    std::shared_ptr<const detail::host_plan> plan;
+    std::string name;
+    steady_time deadline;
+    hosts_probe result;
+    std::vector<char> fit;
+    std::vector<std::unique_ptr<async_connection>> connections;  ///< closed when destroyed
+    std::size_t pending{0};
+    std::function<void(hosts_probe)> done;
+
+    void host_done() {
+        if (--pending != 0 || !done) return;
+        detail::probe_verdict(plan->goal(), name, fit, result);
+        std::exchange(done, nullptr)(std::move(result));
+    }
+};
+
+}  // namespace
+
+std::shared_ptr<void> async_driver::async_probe_hosts(boost::asio::any_io_executor ex,
+                                                      steady_time deadline,
+                                                      std::function<void(hosts_probe)> done) const {
+    if (!plan_ || plan_->hosts().size() < 2) return nullptr;
+    const auto n = plan_->hosts().size();
+    auto run = std::make_shared<hosts_probe_run>();
+    run->driver = std::make_shared<async_driver>(*this);
+    run->plan = plan_;
+    run->name = name_;
+    run->deadline = deadline;
+    run->result.servers.resize(n);
+    run->fit.assign(n, 0);
+    run->connections.resize(n);
+    run->pending = n;
+    run->done = std::move(done);
+    std::weak_ptr<hosts_probe_run> weak = run;
+    for (std::size_t i = 0; i < n; ++i) {
+        run->result.servers[i].server = plan_->hosts()[i].name;
+        run->driver->connect_one(
+            ex, plan_->params_for(params_, i), deadline,
+            [weak, i](connect_outcome<connection> out) {
+                auto self = weak.lock();
+                if (!self) return;  // abandoned: the new connection closes with `out`
+                const auto& host = self->plan->hosts()[i];
+                auto& server = self->result.servers[i];
+                if (!out.connection || out.error) {
+                    if (out.connection) out.connection->impl().close();
+                    detail::probe_refused(host, server, out.message,
+                                          out.failure == connect_failure::transient);
+                    return self->host_done();
+                }
+                self->connections[i] = std::move(out.connection);
+                self->driver->async_ping(
+                    *self->connections[i], self->deadline,
+                    [weak, i](boost::system::error_code ec) {
+                        auto probe = weak.lock();
+                        if (!probe) return;
+                        auto& c = *probe->connections[i];
+                        probe->fit[i] = detail::probe_answered(
+                            probe->plan->goal(), probe->plan->hosts()[i],
+                            probe->result.servers[i], c.impl().raw(),
+                            ec ? "ping failed: " + ec.message() : "");
+                        c.impl().close();
+                        probe->host_done();
+                    });
+            });
+    }
+    return run;
+}
+
 void async_driver::connect_one(boost::asio::any_io_executor ex, const conn_params& base,
                                steady_time deadline, connect_handler<connection> handler) const {
     if (options_.connect_timeout.count() > 0)

@@ -70,6 +70,60 @@ bool fits(target t, server_state s, bool first_pass) noexcept {
     return false;
 }
 
+void probe_refused(const pg_host& h, server_health& s, const std::string& message,
+                   bool transient) {
+    s.server = h.name;
+    s.healthy = false;
+    // The driver's prefix names the database, which the server's row does not need.
+    const auto at = message.find("' failed: ");
+    s.error = message.starts_with("PostgreSQL connect to '") && at != std::string::npos
+                  ? message.substr(at + 10)
+                  : message;
+    if (!transient) {
+        s.state = to_string(server_state::unknown);
+        return;
+    }
+    s.state = to_string(server_state::down);
+    connmgr::detail::server_table::instance().learn(h.id, server_state::down, message);
+}
+
+bool probe_answered(target t, const pg_host& h, server_health& s, const pg_conn* conn,
+                    const std::string& ping_error) {
+    auto& table = connmgr::detail::server_table::instance();
+    s.server = h.name;
+    if (!ping_error.empty()) {
+        s.healthy = false;
+        s.state = to_string(server_state::down);
+        s.error = ping_error;
+        table.learn(h.id, server_state::unknown);  // as a lost connection: try it again
+        return false;
+    }
+    auto* c = const_cast<PGconn*>(conn);
+    const auto state = state_of(PQparameterStatus(c, "in_hot_standby"),
+                                PQparameterStatus(c, "default_transaction_read_only"));
+    table.learn(h.id, state);
+    s.state = to_string(state);
+    s.healthy = true;
+    s.error.clear();
+    return fits(t, state);
+}
+
+void probe_verdict(target t, const std::string& name, const std::vector<char>& fit,
+                   hosts_probe& out) {
+    out.fits = std::any_of(fit.begin(), fit.end(), [](char f) { return f != 0; });
+    if (out.fits) return;
+    std::string seen;
+    for (const auto& s : out.servers) {
+        // Each server's own error is in its entry; a refusal (not "down") is the reason.
+        std::string error = s.error;
+        while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+        seen += (seen.empty() ? "" : "; ") + s.server +
+                (s.healthy || s.state == "down" ? " is " + s.state : ": " + error);
+    }
+    out.message = "PostgreSQL '" + name + "': no server fits target_session_attrs=" +
+                  to_string(t) + " (" + seen + ")";
+}
+
 std::vector<std::size_t> order_hosts(const std::vector<host_view>& hosts, target t) {
     std::vector<std::size_t> out(hosts.size());
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = i;

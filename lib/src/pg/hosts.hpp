@@ -56,6 +56,21 @@ struct host_view {
 /// when load_balance_hosts=random).
 std::vector<std::size_t> order_hosts(const std::vector<host_view>& hosts, target t);
 
+/// Probing every host (DESIGN §12, `connmgr check`): what one host's failed connect says of
+/// it (`transient`: it did not answer, so it is down; else it refused the session, state
+/// unknown), recorded in `s` and learned in the server table. `message` is the driver's
+/// "PostgreSQL connect to '<name>' failed: ..." (libpq's words: no password).
+void probe_refused(const pg_host& h, server_health& s, const std::string& message, bool transient);
+/// What a session on host `h` said: its state from its parameter statuses, or down when its
+/// round trip failed (`ping_error` not empty); learned in the server table. True when it
+/// answered in a state that fits `t`.
+bool probe_answered(target t, const pg_host& h, server_health& s, const pg_conn* conn,
+                    const std::string& ping_error);
+/// The verdict once every host was probed: `out.fits` from `fit` (one per host), and when none
+/// fits, `out.message` naming the database, the target and what each server is.
+void probe_verdict(target t, const std::string& name, const std::vector<char>& fit,
+                   hosts_probe& out);
+
 class host_plan {
 public:
     /// The plan of a database whose URL names several hosts or a target other than `any`;

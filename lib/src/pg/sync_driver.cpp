@@ -14,6 +14,8 @@
 
 #include <optional>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include <algorithm>
 #include <cerrno>
@@ -170,6 +172,41 @@ connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadli
     out.error = make_error_code(errc::connect_failed);
     out.message = "PostgreSQL connect to '" + name_ + "' failed: no server fits target_session_attrs=" +
                   detail::to_string(goal) + " (" + tried + ")";
+    return out;
+}
+
+std::optional<hosts_probe> sync_driver::probe_hosts(steady_time deadline) const {
+    if (!plan_ || plan_->hosts().size() < 2) return std::nullopt;
+    const auto& hosts = plan_->hosts();
+    hosts_probe out;
+    out.servers.resize(hosts.size());
+    std::vector<char> fit(hosts.size(), 0);
+    auto probe_one = [&](std::size_t i) noexcept {
+        auto& s = out.servers[i];
+        s.server = hosts[i].name;
+        try {
+            auto c = connect_one(plan_->params_for(params_, i), deadline);
+            if (!c.connection)
+                return detail::probe_refused(hosts[i], s, c.message,
+                                             c.failure == connect_failure::transient);
+            const auto ec = ping(*c.connection, deadline);
+            fit[i] = detail::probe_answered(plan_->goal(), hosts[i], s, raw(*c.connection),
+                                            ec ? "ping failed: " + ec.message() : "");
+            close(*c.connection);
+        } catch (const std::exception& e) {
+            s.error = e.what();
+        }
+    };
+    std::vector<std::thread> threads;
+    try {
+        for (std::size_t i = 1; i < hosts.size(); ++i) threads.emplace_back(probe_one, i);
+    } catch (const std::system_error&) {
+        // No thread to spare: the hosts left are probed here, one after the other.
+        for (std::size_t i = threads.size() + 1; i < hosts.size(); ++i) probe_one(i);
+    }
+    probe_one(0);
+    for (auto& t : threads) t.join();
+    detail::probe_verdict(plan_->goal(), name_, fit, out);
     return out;
 }
 

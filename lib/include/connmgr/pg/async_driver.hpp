@@ -69,6 +69,14 @@ public:
     /// The server ids of a multi-host database's hosts, in URL order; empty otherwise.
     std::vector<std::uint32_t> servers() const;
 
+    /// sync_driver::probe_hosts without blocking: every host of a multi-host database at once,
+    /// a connect and one round trip each within `deadline`; `done` runs on `ex` once every host
+    /// answered or failed. The returned object owns the probe: dropping it abandons the probe
+    /// (its connections close) and `done` never runs. nullptr, and `done` never runs, for a
+    /// single-host database.
+    std::shared_ptr<void> async_probe_hosts(boost::asio::any_io_executor ex, steady_time deadline,
+                                            std::function<void(hosts_probe)> done) const;
+
 private:
     void connect_one(boost::asio::any_io_executor ex, const conn_params& params,
                      steady_time deadline, connect_handler<connection> handler) const;

@@ -34,6 +34,7 @@
 #include <connmgr/config.hpp>
 #include <connmgr/detail/server_table.hpp>
 #include <connmgr/driver.hpp>
+#include <connmgr/health.hpp>
 
 #include <pqxx/connection>
 
@@ -53,6 +54,14 @@ class host_plan;
 
 /// libpq keyword/value pairs.
 using conn_params = std::vector<std::pair<std::string, std::string>>;
+
+/// What probing every host of a multi-host database found (sync_driver::probe_hosts,
+/// async_driver::async_probe_hosts).
+struct hosts_probe {
+    std::vector<server_health> servers;  ///< in URL order
+    bool fits{false};     ///< some server answered in a state that fits the target
+    std::string message;  ///< when none fits: the target and what each server is
+};
 
 class sync_driver {
 public:
@@ -87,6 +96,12 @@ public:
     std::function<bool(std::uint32_t server, server_state state)> retire_rule() const;
     /// The server ids of a multi-host database's hosts, in URL order; empty otherwise.
     std::vector<std::uint32_t> servers() const;
+
+    /// For a database whose URL names several hosts (DESIGN §12): each host alone, all at once
+    /// (one thread each), a connect and one round trip within `deadline`; each state is read
+    /// from the session's in_hot_standby / default_transaction_read_only and learned in the
+    /// server table. nullopt for a single-host database.
+    std::optional<hosts_probe> probe_hosts(steady_time deadline) const;
 
 private:
     connect_outcome<connection> connect_one(const conn_params& params, steady_time deadline) const;
