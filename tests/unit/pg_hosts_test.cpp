@@ -119,5 +119,22 @@ TEST(PgHosts, AProbeFitsWhenOneServerFitsElseItSaysWhatEachIs) {
               "h2:5432 is down; h3:5432: FATAL:  password authentication failed)");
 }
 
+// The rule the pools follow: retire a server of this database whose new state does not fit.
+TEST(PgHosts, RetireRuleRefusesStatesThatDoNotFitAndOtherDatabasesServers) {
+    EXPECT_FALSE(host_plan::retire_rule(nullptr));
+    EXPECT_TRUE(host_plan::server_ids(nullptr).empty());
+    const conn_params rw{{"host", "rr1,rr2"}, {"port", "1,2"}, {"target_session_attrs", "read-write"}};
+    auto plan = host_plan::of(rw, std::chrono::seconds(10));
+    const auto rule = host_plan::retire_rule(plan);
+    ASSERT_TRUE(rule);
+    const auto id = plan->id_of("rr2:2");
+    EXPECT_EQ(host_plan::server_ids(plan), (std::vector<server_id>{plan->id_of("rr1:1"), id}));
+    EXPECT_TRUE(rule(id, s::read_only));
+    EXPECT_TRUE(rule(id, s::down));
+    EXPECT_FALSE(rule(id, s::primary));
+    const auto other = connmgr::detail::server_table::instance().intern("elsewhere:5432");
+    EXPECT_FALSE(rule(other, s::down));  // not one of this database's servers
+}
+
 }  // namespace
 }  // namespace connmgr::pg::detail

@@ -205,6 +205,24 @@ conn_params host_plan::params_for(const conn_params& base, std::size_t i) const 
     return out;
 }
 
+std::function<bool(server_id, server_state)> host_plan::retire_rule(
+    const std::shared_ptr<const host_plan>& plan) {
+    if (!plan) return {};
+    return [plan](server_id server, server_state state) {
+        const auto& hosts = plan->hosts();
+        const bool ours = std::any_of(hosts.begin(), hosts.end(),
+                                      [&](const pg_host& h) { return h.id == server; });
+        return ours && !fits(plan->goal(), state);
+    };
+}
+
+std::vector<server_id> host_plan::server_ids(const std::shared_ptr<const host_plan>& plan) {
+    std::vector<server_id> out;
+    if (plan)
+        for (const auto& h : plan->hosts()) out.push_back(h.id);
+    return out;
+}
+
 server_id host_plan::id_of(std::string_view name) const noexcept {
     for (const auto& h : hosts_)
         if (h.name == name) return h.id;

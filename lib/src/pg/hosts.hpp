@@ -8,6 +8,7 @@
 #include <connmgr/pg/sync_driver.hpp>  // conn_params
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -94,6 +95,13 @@ public:
     /// its connection was lost; what that says of its server is learned (the server table
     /// then tells every pool on that server).
     bool still_fits(const pg_conn* conn, bool lost) const;
+
+    /// What a driver's retire_rule() answers (see database_pools): a server of this plan whose
+    /// new state does not fit its target is retired. Empty without a plan.
+    static std::function<bool(server_id, server_state)> retire_rule(
+        const std::shared_ptr<const host_plan>& plan);
+    /// The hosts' ids in URL order; empty without a plan.
+    static std::vector<server_id> server_ids(const std::shared_ptr<const host_plan>& plan);
 
     /// The id of "host:port" in the server table (interned at construction).
     server_id id_of(std::string_view name) const noexcept;

@@ -303,20 +303,9 @@ void sync_driver::close(connection& c) const noexcept {
 }
 
 std::function<bool(std::uint32_t, server_state)> sync_driver::retire_rule() const {
-    if (!plan_) return {};
-    return [plan = plan_](std::uint32_t server, server_state state) {
-        if (state == server_state::primary && plan->goal() == detail::target::any) return false;
-        for (const auto& h : plan->hosts())
-            if (h.id == server) return !detail::fits(plan->goal(), state);
-        return false;
-    };
+    return detail::host_plan::retire_rule(plan_);
 }
 
-std::vector<std::uint32_t> sync_driver::servers() const {
-    std::vector<std::uint32_t> out;
-    if (plan_)
-        for (const auto& h : plan_->hosts()) out.push_back(h.id);
-    return out;
-}
+std::vector<std::uint32_t> sync_driver::servers() const { return detail::host_plan::server_ids(plan_); }
 
 }  // namespace connmgr::pg
