@@ -368,6 +368,53 @@ TEST(ConfigErrors, PgbouncerOnRedisRejected) {
     EXPECT_CONTAINS(error_of([&] { load_config({f}, {}); }), "databases.m.pgbouncer");
 }
 
+// DESIGN §12: a multi-host database's keys, and bad input naming file, line and key.
+TEST(ConfigMultiHost, ReadUrlAndHostsRecheckIntervalWithTheirOrigins) {
+    temp_dir dir;
+    const auto f = dir.write(
+        "c.yaml",
+        "defaults:\n  hosts_recheck_interval: 3s\ndatabases:\n  ha:\n"
+        "    url: postgresql://u:pw@h1:5432,h2:5433/db?target_session_attrs=read-write\n"
+        "    read_url: postgresql://u:pw@r1:5432/db\n");
+    const auto loaded = load_config_with_origins({f}, {});
+    const auto& db = loaded.config.databases.at("ha");
+    EXPECT_EQ(db.hosts_recheck_interval, std::chrono::seconds(3));
+    ASSERT_TRUE(db.read_url.has_value());
+    EXPECT_EQ(connmgr::read_url_of(db).redacted(), "postgresql://u:***@r1:5432/db");
+    EXPECT_CONTAINS(loaded.origins.at("databases.ha.read_url"), "c.yaml:6");
+    EXPECT_CONTAINS(loaded.origins.at("databases.ha.hosts_recheck_interval"), "c.yaml:2");
+    // Without read_url: the same hosts, prefer-standby, balanced.
+    auto plain = db;
+    plain.read_url.reset();
+    EXPECT_EQ(connmgr::read_url_of(plain).redacted(),
+              "postgresql://u:***@h1:5432,h2:5433/db?load_balance_hosts=random&"
+              "target_session_attrs=prefer-standby");
+}
+
+TEST(ConfigMultiHost, ReadUrlOfAnotherBackendNamesFileLineAndKey) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "databases:\n  ha:\n    url: postgresql://u@h1,h2/db\n"
+                             "    read_url: redis://:s3cret@r1:6379/0\n");
+    const auto message = error_of([&] { load_config({f}, {}); });
+    EXPECT_CONTAINS(message, "c.yaml:4");
+    EXPECT_CONTAINS(message, "databases.ha.read_url");
+    EXPECT_CONTAINS(message, "read_url applies to PostgreSQL");
+    EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
+}
+
+TEST(ConfigMultiHost, BadTargetSessionAttrsNamesFileLineAndKey) {
+    temp_dir dir;
+    const auto f = dir.write("c.yaml",
+                             "databases:\n  ha:\n"
+                             "    url: postgresql://u:s3cret@h1,h2/db?target_session_attrs=master\n");
+    const auto message = error_of([&] { load_config({f}, {}); });
+    EXPECT_CONTAINS(message, "c.yaml:3");
+    EXPECT_CONTAINS(message, "databases.ha.url");
+    EXPECT_CONTAINS(message, "target_session_attrs must be one of");
+    EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
+}
+
 TEST(ConfigRuntime, BuiltInDefaults) {
     temp_dir dir;
     const auto l = load_config_with_origins({dir.write("c.yaml", pg_db)}, {});
