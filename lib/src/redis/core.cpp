@@ -41,6 +41,10 @@ std::string sanitize_name(std::string_view name) {
 
 std::shared_ptr<const connect_params> make_params(const database_config& db,
                                                   const pool_options& options) {
+    if (db.url.is_sentinel())
+        throw config_error("databases." + db.name + ": " + db.url.redacted() +
+                               ": Sentinel discovery is not available in this build yet",
+                           errc::invalid_url);
     return make_params(db.url.redis(), db.name, db.url.redacted(), options);
 }
 
