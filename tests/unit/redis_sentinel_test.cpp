@@ -101,6 +101,12 @@ TEST(SentinelReply, SwitchMasterMessage) {
     EXPECT_TRUE(std::holds_alternative<malformed>(parse_pubsub(
         resp("*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$10\r\nmymaster 1\r\n"))));
     EXPECT_TRUE(std::holds_alternative<malformed>(parse_pubsub(resp("+OK\r\n"))));
+    // The failover leader's +promoted-slave names the same switch, earlier.
+    EXPECT_EQ(parse_pubsub(resp("*3\r\n$7\r\nmessage\r\n$15\r\n+promoted-slave\r\n"
+                                "$61\r\nslave 127.0.0.1:6381 127.0.0.1 6381 @ mymaster 127.0.0.1 "
+                                "6380\r\n")),
+              pubsub_event(switch_master{"mymaster", {"127.0.0.1", 6380}, {"127.0.0.1", 6381}}));
+    EXPECT_FALSE(parse_promoted("slave a 127.0.0.1 6381 mymaster 127.0.0.1 6380"));
     EXPECT_FALSE(parse_switch_master("m h 0 h2 1"));
     EXPECT_TRUE(parse_switch_master("  m h 1   h2 2 "));
 }

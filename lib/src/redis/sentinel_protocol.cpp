@@ -162,6 +162,21 @@ parsed<switch_master> parse_switch_master(std::string_view payload) {
     return success(std::move(s));
 }
 
+parsed<switch_master> parse_promoted(std::string_view payload) {
+    const auto w = words(payload);
+    if (w.size() != 8 || w[4] != "@")
+        return failure<switch_master>("expected '<type> <name> <ip> <port> @ <service> "
+                                      "<master-ip> <master-port>'");
+    switch_master s;
+    s.service = w[5];
+    s.to.host = w[2];
+    s.from.host = w[6];
+    if (!port_of(std::string_view(w[3]), s.to.port) ||
+        !port_of(std::string_view(w[7]), s.from.port))
+        return failure<switch_master>("invalid port in +promoted-slave");
+    return success(std::move(s));
+}
+
 pubsub_event parse_pubsub(const reply& r) {
     if (r.is_error()) return malformed{r.str()};
     if (!r.is_array() || r.size() < 3) return malformed{"expected a pub/sub message, got " + r.describe()};
@@ -181,10 +196,10 @@ pubsub_event parse_pubsub(const reply& r) {
             return malformed{"expected [pmessage, pattern, channel, payload]"};
         payload = &r[3];
     }
-    if (channel != "+switch-master") return other_message{channel};
+    if (channel != "+switch-master" && channel != "+promoted-slave") return other_message{channel};
     std::string text;
     if (!text_of(*payload, text)) return malformed{"expected a payload, got " + payload->describe()};
-    auto s = parse_switch_master(text);
+    auto s = channel == "+switch-master" ? parse_switch_master(text) : parse_promoted(text);
     if (!s) return malformed{s.error};
     return std::move(*s.value);
 }

@@ -86,8 +86,14 @@ struct malformed {
 };
 using pubsub_event = std::variant<subscribed, switch_master, other_message, malformed>;
 
-/// A reply read on a connection subscribed to `+switch-master`.
+/// A reply read on a connection subscribed to `+switch-master` (and `+promoted-slave`, which
+/// the failover leader publishes when the replica it chose has become the master, before its
+/// `+switch-master`: it is read as the same switch).
 pubsub_event parse_pubsub(const reply& r);
+
+/// The payload of a `+promoted-slave` message:
+/// `slave <name> <ip> <port> @ <service> <old-ip> <old-port>`.
+parsed<switch_master> parse_promoted(std::string_view payload);
 
 /// The payload of a `+switch-master` message alone.
 parsed<switch_master> parse_switch_master(std::string_view payload);
