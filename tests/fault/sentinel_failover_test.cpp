@@ -131,6 +131,9 @@ protected:
             EXPECT_EQ(summary.leases_outstanding, 0u);
         }
         for (const auto& n : stopped_) EXPECT_TRUE(done(sentinel("start-sentinel", n)));
+        if (frozen_) {
+            EXPECT_TRUE(done(sentinel("thaw")));
+        }
         work_.reset();
         if (io_thread_.joinable()) io_thread_.join();
     }
@@ -236,6 +239,7 @@ protected:
     void failover_under_load(const std::string& scenario);
 
     std::vector<std::string> stopped_;  // sentinels to start again after the test
+    bool frozen_{false};                // the master is frozen instead of failed over
     std::string url_;
     std::string name_;
     manager manager_;
@@ -258,6 +262,14 @@ TEST_P(SentinelFailover, TwoOfThreeSentinelsDownStillFollowsAManualFailover) {
     ASSERT_TRUE(done(sentinel("stop-sentinel", "1")));
     stopped_ = {"0", "1"};
     failover_under_load("two_sentinels_down");
+}
+
+// The master frozen (SIGSTOP) past down-after-milliseconds: the sentinels elect a replica.
+// Only requests in flight fail, by query_timeout; writes resume within 1 s of +switch-master;
+// the breaker stays closed (the failed connects to the frozen master open the failover window).
+TEST_P(SentinelFailover, FrozenMasterOnlyInFlightTimeOutAndWritesFollow) {
+    frozen_ = true;
+    failover_under_load("master_frozen");
 }
 
 void SentinelFailover::failover_under_load(const std::string& scenario) {
@@ -283,15 +295,24 @@ void SentinelFailover::failover_under_load(const std::string& scenario) {
     under_load(t, [&] {
         ASSERT_TRUE(await([&] { return t.count("ok") > 200; }, 5s)) << t.describe();
         EXPECT_GT(on_old.await(1, 2s).value_or(0), 0) << "the pool is not on the master";
-        failover = sentinel("failover", "mymaster");
-        ASSERT_TRUE(await([&] { return earliest().has_value(); }, 10s))
+        failover = sentinel(frozen_ ? "freeze-master" : "failover", "mymaster");
+        ASSERT_TRUE(await([&] { return earliest().has_value(); }, 15s))
             << "no +switch-master heard";
-        if (on_old.await(0, 3s) == 0) {
+        if (frozen_) {
+            // The frozen master cannot be asked for CLIENT LIST: every write that succeeds
+            // after the switch is on the new master.
+            drained = *earliest();
+            drained_after = 0ms;
+        } else if (on_old.await(0, 3s) == 0) {
             drained = clock::now();
             drained_after = std::chrono::duration_cast<milliseconds>(*drained - *earliest());
         }
         await([&] { return drained && first_ok_after(t, *drained).has_value(); }, 5s);
         std::this_thread::sleep_for(1s);
+        // The sampler's CLIENT LIST on the frozen master waits for it: thaw before it stops.
+        if (frozen_) {
+            EXPECT_TRUE(done(sentinel("thaw")));
+        }
     });
     ASSERT_TRUE(done(failover));
     const auto switched = *earliest();
@@ -313,6 +334,9 @@ void SentinelFailover::failover_under_load(const std::string& scenario) {
     std::fflush(stdout);
     EXPECT_EQ(t.count("circuit_open"), 0) << t.describe();
     EXPECT_LE(t.total() - t.count("ok"), static_cast<long>(max_size)) << t.describe();
+    if (frozen_) {
+        EXPECT_EQ(t.count("query_timeout"), t.total() - t.count("ok")) << t.describe();
+    }
     EXPECT_EQ(readonly_after, 0) << "READONLY after +switch-master: " << t.describe();
     EXPECT_LE(gap, 1s) << t.describe();
     EXPECT_LE(*drained_after, 1s);
