@@ -324,13 +324,13 @@ void SentinelFailover::failover_under_load(const std::string& scenario) {
     long readonly_after = 0;
     for (const auto& s : t.spans())
         if (s.how == "READONLY" && s.start > switched) ++readonly_after;
-    std::printf("FAILOVER %s %s: requests=%ld %s switch_to_first_write=%lldms "
-                "old_master_drained=%lldms (+switch-master %s)\n",
-                scenario.c_str(), GetParam() == flavour::sync ? "sync" : "async", t.total(),
-                t.describe().c_str(),
-                static_cast<long long>(gap.count()),
-                static_cast<long long>(drained_after ? drained_after->count() : -1),
-                watches.front()->payload().c_str());
+    std::printf(
+        "FAILOVER %s %s: requests=%ld %s switch_to_first_write=%lldms "
+        "old_master_drained=%lldms (+switch-master %s)\n",
+        scenario.c_str(), GetParam() == flavour::sync ? "sync" : "async", t.total(),
+        t.describe().c_str(), static_cast<long long>(gap.count()),
+        static_cast<long long>(drained_after ? drained_after->count() : -1),
+        watches.front()->payload().c_str());
     std::fflush(stdout);
     EXPECT_EQ(t.count("circuit_open"), 0) << t.describe();
     EXPECT_LE(t.total() - t.count("ok"), static_cast<long>(max_size)) << t.describe();
@@ -372,8 +372,7 @@ TEST_P(SentinelFailover, UnknownServiceNamesEverySentinelTried) {
             << message;
 }
 
-INSTANTIATE_TEST_SUITE_P(Flavours, SentinelFailover,
-                         testing::Values(flavour::sync, flavour::async),
+INSTANTIATE_TEST_SUITE_P(Flavours, SentinelFailover, testing::Values(flavour::sync, flavour::async),
                          [](const testing::TestParamInfo<flavour>& i) {
                              return std::string(i.param == flavour::sync ? "sync" : "async");
                          });

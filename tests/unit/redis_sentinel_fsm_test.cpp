@@ -7,8 +7,8 @@
 namespace connmgr::redis::detail {
 namespace {
 
-const std::vector<sentinel_address> sentinels{{"127.0.0.1", 26379}, {"127.0.0.1", 26380},
-                                              {"127.0.0.1", 26381}};
+const std::vector<sentinel_address> sentinels{
+    {"127.0.0.1", 26379}, {"127.0.0.1", 26380}, {"127.0.0.1", 26381}};
 const server_address m1{"127.0.0.1", 6380};
 const server_address m2{"127.0.0.1", 6381};
 const server_address r3{"127.0.0.1", 6382};
@@ -28,14 +28,16 @@ TEST(SentinelDiscovery, AsksTheFirstSentinelThenChecksRole) {
     EXPECT_EQ(d.start(), discovery_action(ask_sentinel{0, sentinel_query::master_addr}));
     EXPECT_EQ(d.on_master_addr(says(m1)), discovery_action(connect_to{m1}));
     EXPECT_EQ(d.named_master(), m1);
-    EXPECT_EQ(d.on_role(role_master()), discovery_action(use_connection{m1, server_state::primary}));
+    EXPECT_EQ(d.on_role(role_master()),
+              discovery_action(use_connection{m1, server_state::primary}));
     EXPECT_EQ(d.facts(), (std::vector<learned>{{m1, server_state::primary}}));
 }
 
 TEST(SentinelDiscovery, KnownMasterSkipsTheSentinels) {
     discovery d(sentinels, "mymaster", false, m1, 0);
     EXPECT_EQ(d.start(), discovery_action(connect_to{m1}));
-    EXPECT_EQ(d.on_role(role_master()), discovery_action(use_connection{m1, server_state::primary}));
+    EXPECT_EQ(d.on_role(role_master()),
+              discovery_action(use_connection{m1, server_state::primary}));
 }
 
 TEST(SentinelDiscovery, NextSentinelOnFailureAndEveryOneNamedWhenAllFail) {
@@ -66,8 +68,10 @@ TEST(SentinelDiscovery, KnownMasterUnreachableAsksTheSentinels) {
     EXPECT_EQ(d.on_connect_failed("Connection refused"),
               discovery_action(ask_sentinel{0, sentinel_query::master_addr}));
     EXPECT_EQ(d.on_master_addr(says(m2)), discovery_action(connect_to{m2}));
-    EXPECT_EQ(d.on_role(role_master()), discovery_action(use_connection{m2, server_state::primary}));
-    EXPECT_EQ(d.facts(), (std::vector<learned>{{m1, server_state::down}, {m2, server_state::primary}}));
+    EXPECT_EQ(d.on_role(role_master()),
+              discovery_action(use_connection{m2, server_state::primary}));
+    EXPECT_EQ(d.facts(),
+              (std::vector<learned>{{m1, server_state::down}, {m2, server_state::primary}}));
 }
 
 TEST(SentinelDiscovery, NamedMasterUnreachableGivesUpNamingIt) {
@@ -92,8 +96,8 @@ TEST(SentinelDiscovery, RoleReplicaAsksAgainOnceThenGivesUp) {
               discovery_action(give_up{"127.0.0.1:6380 is a replica (ROLE), although sentinel "
                                        "127.0.0.1:26379 names it the master of 'mymaster': a "
                                        "failover is in progress"}));
-    EXPECT_EQ(d.facts(), (std::vector<learned>{{m1, server_state::standby},
-                                               {m1, server_state::standby}}));
+    EXPECT_EQ(d.facts(),
+              (std::vector<learned>{{m1, server_state::standby}, {m1, server_state::standby}}));
 }
 
 TEST(SentinelDiscovery, RoleErrorGivesUp) {
@@ -124,7 +128,8 @@ TEST(SentinelDiscovery, ReplicasNoneUsableFallsBackToTheMaster) {
     EXPECT_EQ(d.on_replicas(replicas({{m2, {"slave", "disconnected"}}})),
               discovery_action(ask_sentinel{0, sentinel_query::master_addr}));
     EXPECT_EQ(d.on_master_addr(says(m1)), discovery_action(connect_to{m1}));
-    EXPECT_EQ(d.on_role(role_master()), discovery_action(use_connection{m1, server_state::primary}));
+    EXPECT_EQ(d.on_role(role_master()),
+              discovery_action(use_connection{m1, server_state::primary}));
 }
 
 TEST(SentinelDiscovery, NoSentinels) {

@@ -69,12 +69,14 @@ TEST(SentinelReply, ReplicasWithFlags) {
 }
 
 TEST(SentinelReply, RoleOfMasterReplicaAndSentinel) {
-    auto m = parse_role(resp("*3\r\n$6\r\nmaster\r\n:3129\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n"
-                             "$4\r\n6381\r\n$4\r\n3129\r\n"));
+    auto m =
+        parse_role(resp("*3\r\n$6\r\nmaster\r\n:3129\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n"
+                        "$4\r\n6381\r\n$4\r\n3129\r\n"));
     ASSERT_TRUE(m) << m.error;
     EXPECT_EQ(m.value->role, role_info::kind::master);
-    auto s = parse_role(resp("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6380\r\n"
-                             "$9\r\nconnected\r\n:3129\r\n"));
+    auto s =
+        parse_role(resp("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6380\r\n"
+                        "$9\r\nconnected\r\n:3129\r\n"));
     ASSERT_TRUE(s) << s.error;
     EXPECT_EQ(s.value->role, role_info::kind::replica);
     EXPECT_EQ(s.value->master, (server_address{"127.0.0.1", 6380}));
@@ -89,8 +91,9 @@ TEST(SentinelReply, RoleOfMasterReplicaAndSentinel) {
 }
 
 TEST(SentinelReply, SwitchMasterMessage) {
-    auto e = parse_pubsub(resp("*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n"
-                               "$38\r\nmymaster 127.0.0.1 6380 127.0.0.1 6381\r\n"));
+    auto e =
+        parse_pubsub(resp("*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n"
+                          "$38\r\nmymaster 127.0.0.1 6380 127.0.0.1 6381\r\n"));
     ASSERT_TRUE(std::holds_alternative<switch_master>(e));
     EXPECT_EQ(std::get<switch_master>(e),
               (switch_master{"mymaster", {"127.0.0.1", 6380}, {"127.0.0.1", 6381}}));

@@ -258,10 +258,10 @@ TEST(DbUrl, AnEmptyHostInAHostListIsRefused) {
     EXPECT_EQ(m.find("s3cret"), std::string::npos) << m;
 }
 
-
 // DESIGN §12, Redis Sentinel: the host list is connmgr's own, the service comes from the path.
 TEST(SentinelUrl, HostListServiceAndDefaults) {
-    const auto u = db_url::parse("redis+sentinel://:dat4pw@S1.example:26380,s2,[::1]:26381/mymaster/2");
+    const auto u =
+        db_url::parse("redis+sentinel://:dat4pw@S1.example:26380,s2,[::1]:26381/mymaster/2");
     EXPECT_EQ(u.kind(), backend::redis);
     ASSERT_TRUE(u.is_sentinel());
     const auto& s = u.sentinel();
@@ -297,11 +297,11 @@ TEST(SentinelUrl, KeyIsNormalized) {
     EXPECT_EQ(key("redis+sentinel://h/m?db=3"), key("redis+sentinel://h/m/3"));
     EXPECT_EQ(key("redis+sentinel://h/m?sentinel_user=a&role=replica"),
               key("redis+sentinel://h/m?role=REPLICA&sentinel_user=a"));
-    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h/n"));          // service
-    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h/m/1"));        // db
+    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h/n"));    // service
+    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h/m/1"));  // db
     EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h/m?role=replica"));
-    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h2/m"));         // sentinels
-    EXPECT_NE(key("redis+sentinel://:a@h/m"), key("redis+sentinel://:b@h/m"));    // password
+    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h2/m"));       // sentinels
+    EXPECT_NE(key("redis+sentinel://:a@h/m"), key("redis+sentinel://:b@h/m"));  // password
     EXPECT_NE(key("redis+sentinel://h/m?sentinel_password=a"),
               key("redis+sentinel://h/m?sentinel_password=b"));
     EXPECT_NE(key("redis+sentinel://h/m"), key("falkordb+sentinel://h/m"));
@@ -315,8 +315,9 @@ TEST(SentinelUrl, BothPasswordsAreRedactedAndKeptApart) {
     EXPECT_EQ(u.redis().password, "d@ta");
     EXPECT_EQ(u.sentinel().user, "sen");
     EXPECT_EQ(u.sentinel().password, "s3ntin&l");
-    EXPECT_EQ(u.redacted(), "redis+sentinel://app:***@h1:26379,h2:26379/m/0"
-                            "?sentinel_password=***&sentinel_user=sen");
+    EXPECT_EQ(u.redacted(),
+              "redis+sentinel://app:***@h1:26379,h2:26379/m/0"
+              "?sentinel_password=***&sentinel_user=sen");
     EXPECT_EQ(u.redacted().find("d%40ta"), std::string::npos);
     EXPECT_EQ(u.redacted().find("s3ntin"), std::string::npos);
     // The key keeps both secrets (never printed) and parses back to itself.
@@ -346,7 +347,8 @@ TEST(SentinelUrl, BadInputNamesTheProblemAndNeverAPassword) {
              {"redis+sentinel://:s3cret@h1/m/x", "the path must be /<service>[/<db number>]"},
              {"redis+sentinel://:s3cret@h1/m/1/2", "the path must be /<service>[/<db number>]"},
              {"redis+sentinel://:s3cret@h1/m?role=leader", "role must be master or replica"},
-             {"redis+sentinel://:s3cret@h1/m?sentinel_tls=yes", "sentinel_tls must be true or false"},
+             {"redis+sentinel://:s3cret@h1/m?sentinel_tls=yes",
+              "sentinel_tls must be true or false"},
              {"redis+sentinel://:s3cret@h1/m?sentinel_tls=true", "needs rediss+sentinel://"},
              {"redis+sentinel://:s3cret@h1/m?foo=1", "unknown query parameter 'foo'"},
              {"redis+sentinel://:s3cret@h1/m#frag", "a fragment"},

@@ -240,8 +240,8 @@ db_url db_url::parse_sentinel(std::string_view text, const std::string& scheme,
     const auto hosts = split(authority, ',');
     for (std::size_t i = 0; i < hosts.size(); ++i) {
         const std::string& item = hosts[i];
-        const std::string which = "sentinel " + std::to_string(i + 1) + " of " +
-                                  std::to_string(hosts.size());
+        const std::string which =
+            "sentinel " + std::to_string(i + 1) + " of " + std::to_string(hosts.size());
         if (item.empty()) bad(which + " in the host list is empty");
         sentinel_address a;
         std::string_view port_text;
@@ -286,8 +286,8 @@ db_url db_url::parse_sentinel(std::string_view text, const std::string& scheme,
     auto service = pct_decode(segments[0]);
     if (!service) bad("malformed percent-escape in the service name");
     s.service = *service;
-    if (segments.size() > 2 || (segments.size() == 2 && !segments[1].empty() &&
-                                !parse_db(segments[1], r.db)))
+    if (segments.size() > 2 ||
+        (segments.size() == 2 && !segments[1].empty() && !parse_db(segments[1], r.db)))
         bad("the path must be /<service>[/<db number>], e.g. /mymaster/0");
 
     std::map<std::string, std::string> query;
@@ -317,8 +317,7 @@ db_url db_url::parse_sentinel(std::string_view text, const std::string& scheme,
             r.tls_ca_file = *value;
         } else if (*key == "ssl_cert_reqs") {
             const auto reqs = lower(*value);
-            if (reqs != "none" && reqs != "required")
-                bad("ssl_cert_reqs must be none or required");
+            if (reqs != "none" && reqs != "required") bad("ssl_cert_reqs must be none or required");
             r.tls_verify = reqs == "required";
         } else {
             bad("unknown query parameter '" + *key +

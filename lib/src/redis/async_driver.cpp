@@ -68,8 +68,11 @@ void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time de
                 } else if (r.result.ec) {
                     handler({nullptr, r.result.ec, std::move(r.result.message), r.result.failure});
                 } else {
-                    handler({std::make_unique<async_connection>(std::move(r.connection)), {}, {},
-                             connect_failure::transient, r.server});
+                    handler({std::make_unique<async_connection>(std::move(r.connection)),
+                             {},
+                             {},
+                             connect_failure::transient,
+                             r.server});
                 }
             });
         return;

@@ -48,7 +48,8 @@ asio::awaitable<std::pair<error_code, reply>> run(std::shared_ptr<core> c, const
                             pipeline_handler(std::move(handler)));
             },
             tok, c, std::string_view(req.payload()), req.size(), deadline);
-    if (ec || replies.empty()) co_return std::pair{ec ? ec : make_error_code(errc::connection_lost), reply{}};
+    if (ec || replies.empty())
+        co_return std::pair{ec ? ec : make_error_code(errc::connection_lost), reply{}};
     co_return std::pair{error_code{}, std::move(replies.front())};
 }
 
@@ -104,8 +105,8 @@ sentinel_service::sentinel_service(const db_url& url, const pool_options& option
         ep.tls_verify = url.redis().tls_verify;
         pool_options o = options;
         o.query_timeout = sentinel_budget;
-        sentinel_params_.push_back(make_params(
-            ep, "sentinel", "sentinel " + server_address{a.host, a.port}.name(), o));
+        sentinel_params_.push_back(
+            make_params(ep, "sentinel", "sentinel " + server_address{a.host, a.port}.name(), o));
     }
 }
 
@@ -143,8 +144,8 @@ void sentinel_service::not_master(const server_address& server) {
         std::lock_guard lock(mutex_);
         facts = view_.on_not_master(server);
     }
-    connmgr::detail::log(log_level::warn, "sentinel service '" + options_.service + "': " +
-                                              server.name() +
+    connmgr::detail::log(log_level::warn, "sentinel service '" + options_.service +
+                                              "': " + server.name() +
                                               " is no longer the master (READONLY/MASTERDOWN); "
                                               "its connections are being replaced");
     learn(facts);
@@ -162,8 +163,8 @@ void sentinel_service::on_switch(const switch_master& event) {
     if (facts.empty()) return;
     if (news)
         connmgr::detail::log(log_level::info, "sentinel service '" + options_.service +
-                                              "': +switch-master " + event.from.name() + " -> " +
-                                              event.to.name());
+                                                  "': +switch-master " + event.from.name() +
+                                                  " -> " + event.to.name());
     learn(facts);
 }
 
@@ -296,8 +297,8 @@ std::function<bool(std::uint32_t, server_state)> sentinel_link::retire_rule() co
 // sentinel_connect
 
 asio::awaitable<sentinel_connected> sentinel_connect(std::shared_ptr<sentinel_link> link,
-                                                     asio::any_io_executor ex,
-                                                     steady_time deadline, bool inline_start) {
+                                                     asio::any_io_executor ex, steady_time deadline,
+                                                     bool inline_start) {
     auto& service = *link->service();
     const std::string& name = service.options().service;
     discovery d = service.start_discovery(link->replica());
@@ -308,7 +309,8 @@ asio::awaitable<sentinel_connected> sentinel_connect(std::shared_ptr<sentinel_li
             const auto& params = service.sentinel_params(ask->index);
             auto s = std::make_shared<core>(ex, params);
             s->inline_start_ = inline_start;
-            const auto until = std::min(deadline, std::chrono::steady_clock::now() + sentinel_budget);
+            const auto until =
+                std::min(deadline, std::chrono::steady_clock::now() + sentinel_budget);
             const auto r = co_await core::connect(s, until);
             if (r.ec) {
                 action = d.on_sentinel_failed(reason(r, *params));
@@ -349,13 +351,12 @@ asio::awaitable<sentinel_connected> sentinel_connect(std::shared_ptr<sentinel_li
             co_return sentinel_connected{{}, std::move(c), id};
         } else {
             service.apply(d, std::nullopt);
-            co_return sentinel_connected{
-                {make_error_code(errc::connect_failed),
-                 "cannot connect to " + link->base().display + ": " +
-                     std::get<give_up>(action).message,
-                 connect_failure::transient},
-                nullptr,
-                0};
+            co_return sentinel_connected{{make_error_code(errc::connect_failed),
+                                          "cannot connect to " + link->base().display + ": " +
+                                              std::get<give_up>(action).message,
+                                          connect_failure::transient},
+                                         nullptr,
+                                         0};
         }
     }
 }

@@ -68,8 +68,7 @@ std::string server_address::name() const {
 parsed<server_address> parse_master_addr(const reply& r, std::string_view service) {
     if (r.is_error()) return failure<server_address>(r.str());
     if (r.is_nil())
-        return failure<server_address>("does not know the service '" + std::string(service) +
-                                       "'");
+        return failure<server_address>("does not know the service '" + std::string(service) + "'");
     if (!r.is_array() || r.size() != 2)
         return failure<server_address>("expected [host, port], got " + r.describe());
     server_address a;
@@ -89,7 +88,8 @@ bool replica_info::usable() const noexcept {
 parsed<std::vector<replica_info>> parse_replicas(const reply& r, std::string_view service) {
     using result = std::vector<replica_info>;
     if (r.is_error()) return failure<result>(r.str());
-    if (r.is_nil()) return failure<result>("does not know the service '" + std::string(service) + "'");
+    if (r.is_nil())
+        return failure<result>("does not know the service '" + std::string(service) + "'");
     if (!r.is_array()) return failure<result>("expected a list of replicas, got " + r.describe());
     result out;
     for (const auto& entry : r.elements()) {
@@ -149,9 +149,10 @@ parsed<role_info> parse_role(const reply& r) {
 parsed<switch_master> parse_switch_master(std::string_view payload) {
     const auto w = words(payload);
     if (w.size() != 5)
-        return failure<switch_master>("expected '<service> <old-ip> <old-port> <new-ip> "
-                                      "<new-port>', got " +
-                                      std::to_string(w.size()) + " words");
+        return failure<switch_master>(
+            "expected '<service> <old-ip> <old-port> <new-ip> "
+            "<new-port>', got " +
+            std::to_string(w.size()) + " words");
     switch_master s;
     s.service = w[0];
     s.from.host = w[1];
@@ -165,8 +166,9 @@ parsed<switch_master> parse_switch_master(std::string_view payload) {
 parsed<switch_master> parse_promoted(std::string_view payload) {
     const auto w = words(payload);
     if (w.size() != 8 || w[4] != "@")
-        return failure<switch_master>("expected '<type> <name> <ip> <port> @ <service> "
-                                      "<master-ip> <master-port>'");
+        return failure<switch_master>(
+            "expected '<type> <name> <ip> <port> @ <service> "
+            "<master-ip> <master-port>'");
     switch_master s;
     s.service = w[5];
     s.to.host = w[2];
@@ -179,12 +181,14 @@ parsed<switch_master> parse_promoted(std::string_view payload) {
 
 pubsub_event parse_pubsub(const reply& r) {
     if (r.is_error()) return malformed{r.str()};
-    if (!r.is_array() || r.size() < 3) return malformed{"expected a pub/sub message, got " + r.describe()};
+    if (!r.is_array() || r.size() < 3)
+        return malformed{"expected a pub/sub message, got " + r.describe()};
     std::string kind, channel;
     if (!text_of(r[0], kind) || !text_of(r[1], channel))
         return malformed{"expected a pub/sub message, got " + r.describe()};
     if (kind == "subscribe" || kind == "psubscribe") {
-        if (!r[2].is_integer()) return malformed{"expected a subscription count, got " + r[2].describe()};
+        if (!r[2].is_integer())
+            return malformed{"expected a subscription count, got " + r[2].describe()};
         return subscribed{channel, r[2].integer()};
     }
     if (kind != "message" && kind != "pmessage")
@@ -198,7 +202,8 @@ pubsub_event parse_pubsub(const reply& r) {
     }
     if (channel != "+switch-master" && channel != "+promoted-slave") return other_message{channel};
     std::string text;
-    if (!text_of(*payload, text)) return malformed{"expected a payload, got " + payload->describe()};
+    if (!text_of(*payload, text))
+        return malformed{"expected a payload, got " + payload->describe()};
     auto s = channel == "+switch-master" ? parse_switch_master(text) : parse_promoted(text);
     if (!s) return malformed{s.error};
     return std::move(*s.value);

@@ -175,8 +175,11 @@ connect_outcome<sync_connection> sync_driver::connect(steady_time deadline) {
                 return {nullptr, result.result.ec, std::move(result.result.message),
                         result.result.failure};
             state->c = std::move(result.connection);
-            return {std::make_unique<sync_connection>(std::move(state)), {}, {},
-                    connect_failure::transient, result.server};
+            return {std::make_unique<sync_connection>(std::move(state)),
+                    {},
+                    {},
+                    connect_failure::transient,
+                    result.server};
         } catch (const std::exception& e) {
             return {nullptr, make_error_code(errc::connect_failed),
                     "cannot connect to " + params_->display + ": " + e.what()};
