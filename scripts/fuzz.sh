@@ -7,6 +7,7 @@
 # tests (label unit, in the fuzz and the ordinary build) keep it fixed.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: url config redis_reply falkordb_reply falkordb_params
+#                                             sentinel_reply
 #                                             (default: all)
 #
 # CONNMGR_FUZZ_SEED (default 1) fixes libFuzzer's mutation sequence, so a run from a clean
@@ -21,7 +22,7 @@ seconds=${1:-30}
 seed=${CONNMGR_FUZZ_SEED:-1}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(url config redis_reply falkordb_reply falkordb_params)
+[ ${#targets[@]} -gt 0 ] || targets=(url config redis_reply falkordb_reply falkordb_params sentinel_reply)
 case $seconds in *[!0-9]* | '') echo "fuzz.sh: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
 case $seed in *[!0-9]* | '') echo "fuzz.sh: CONNMGR_FUZZ_SEED must be a whole number, got '$seed'" >&2; exit 2 ;; esac
 

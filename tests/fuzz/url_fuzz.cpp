@@ -84,7 +84,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::optional<std::string> password = password_of(u);
     if (marked && password == marker) FUZZ_CHECK(!contains(u.redacted(), marker), u.redacted());
 
+    // A Sentinel URL has a second secret, the sentinels' password: shown only as stars.
+    if (u.is_sentinel() && !u.sentinel().password.empty())
+        FUZZ_CHECK(contains(u.redacted(), "sentinel_password=***"), u.redacted());
+
     const db_url again = reparse(u.pool_key(), "the pool key parses");
+    FUZZ_CHECK(again.sentinel().password == u.sentinel().password, u.redacted());
+    FUZZ_CHECK(again.sentinel().sentinels == u.sentinel().sentinels, u.redacted());
     FUZZ_CHECK(again.kind() == u.kind(), u.redacted());
     FUZZ_CHECK(again.pool_key() == u.pool_key(), u.redacted() + " -> " + again.redacted());
     FUZZ_CHECK(again.redacted() == u.redacted(), u.redacted() + " -> " + again.redacted());

@@ -582,6 +582,9 @@ TEST(ConfigFiles, ShippedConfigsLoad) {
     EXPECT_EQ(local.databases.at("knowledge").url.redis().port, 7777);
     EXPECT_EQ(local.databases.at("main").url.redis().db, 0);
     EXPECT_TRUE(local.databases.at("app_bouncer").pgbouncer);
+    EXPECT_TRUE(local.databases.at("main_ha").url.is_sentinel());
+    EXPECT_EQ(local.databases.at("main_ha").url.sentinel().service, "mymaster");
+    EXPECT_EQ(local.databases.at("graph_ha").url.kind(), backend::falkordb);
     EXPECT_EQ(local.databases.at("graph").url.kind(), backend::falkordb);
     EXPECT_EQ(local.databases.at("graph").url.redis().port, 56390);
     EXPECT_EQ(local.databases.at("graph").sync_pool.acquire_timeout, std::chrono::seconds(10));

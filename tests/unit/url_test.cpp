@@ -258,4 +258,110 @@ TEST(DbUrl, AnEmptyHostInAHostListIsRefused) {
     EXPECT_EQ(m.find("s3cret"), std::string::npos) << m;
 }
 
+// DESIGN §12, Redis Sentinel: the host list is connmgr's own, the service comes from the path.
+TEST(SentinelUrl, HostListServiceAndDefaults) {
+    const auto u =
+        db_url::parse("redis+sentinel://:dat4pw@S1.example:26380,s2,[::1]:26381/mymaster/2");
+    EXPECT_EQ(u.kind(), backend::redis);
+    ASSERT_TRUE(u.is_sentinel());
+    const auto& s = u.sentinel();
+    ASSERT_EQ(s.sentinels.size(), 3u);
+    EXPECT_EQ(s.sentinels[0], (sentinel_address{"s1.example", 26380}));
+    EXPECT_EQ(s.sentinels[1], (sentinel_address{"s2", 26379}));  // the sentinel default port
+    EXPECT_EQ(s.sentinels[2], (sentinel_address{"::1", 26381}));
+    EXPECT_EQ(s.service, "mymaster");
+    EXPECT_FALSE(s.replica);
+    EXPECT_FALSE(s.tls);
+    EXPECT_EQ(u.redis().password, "dat4pw");  // the user-info password is the data servers'
+    EXPECT_EQ(u.redis().db, 2);
+    EXPECT_FALSE(u.redis().tls);
+    EXPECT_TRUE(u.redis().host.empty());  // the sentinels name it
+    EXPECT_EQ(u.redacted(),
+              "redis+sentinel://:***@s1.example:26380,s2:26379,[::1]:26381/mymaster/2");
+    EXPECT_FALSE(db_url::parse("redis://h/0").is_sentinel());
+}
+
+TEST(SentinelUrl, SchemesAndKinds) {
+    EXPECT_EQ(db_url::parse("falkordb+sentinel://h/graphmaster").kind(), backend::falkordb);
+    const auto t = db_url::parse("rediss+sentinel://h/m?sentinel_tls=true&ssl_cert_reqs=none");
+    EXPECT_TRUE(t.redis().tls);
+    EXPECT_TRUE(t.sentinel().tls);
+    EXPECT_FALSE(t.redis().tls_verify);
+    EXPECT_FALSE(db_url::parse("rediss+sentinel://h/m").sentinel().tls);
+    EXPECT_EQ(db_url::parse("REDIS+SENTINEL://h/m").pool_key(), key("redis+sentinel://h/m"));
+}
+
+TEST(SentinelUrl, KeyIsNormalized) {
+    EXPECT_EQ(key("redis+sentinel://H1,h2:26379/m"), key("redis+sentinel://h1:26379,h2/m/0"));
+    EXPECT_EQ(key("redis+sentinel://h/m?role=master"), key("redis+sentinel://h/m"));
+    EXPECT_EQ(key("redis+sentinel://h/m?db=3"), key("redis+sentinel://h/m/3"));
+    EXPECT_EQ(key("redis+sentinel://h/m?sentinel_user=a&role=replica"),
+              key("redis+sentinel://h/m?role=REPLICA&sentinel_user=a"));
+    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h/n"));    // service
+    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h/m/1"));  // db
+    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h/m?role=replica"));
+    EXPECT_NE(key("redis+sentinel://h/m"), key("redis+sentinel://h2/m"));       // sentinels
+    EXPECT_NE(key("redis+sentinel://:a@h/m"), key("redis+sentinel://:b@h/m"));  // password
+    EXPECT_NE(key("redis+sentinel://h/m?sentinel_password=a"),
+              key("redis+sentinel://h/m?sentinel_password=b"));
+    EXPECT_NE(key("redis+sentinel://h/m"), key("falkordb+sentinel://h/m"));
+    EXPECT_NE(key("redis+sentinel://h/m"), key("redis://h/0"));
+}
+
+TEST(SentinelUrl, BothPasswordsAreRedactedAndKeptApart) {
+    const auto u = db_url::parse(
+        "redis+sentinel://app:d%40ta@h1,h2/m?sentinel_user=sen&sentinel_password=s3ntin%26l");
+    EXPECT_EQ(u.redis().user, "app");
+    EXPECT_EQ(u.redis().password, "d@ta");
+    EXPECT_EQ(u.sentinel().user, "sen");
+    EXPECT_EQ(u.sentinel().password, "s3ntin&l");
+    EXPECT_EQ(u.redacted(),
+              "redis+sentinel://app:***@h1:26379,h2:26379/m/0"
+              "?sentinel_password=***&sentinel_user=sen");
+    EXPECT_EQ(u.redacted().find("d%40ta"), std::string::npos);
+    EXPECT_EQ(u.redacted().find("s3ntin"), std::string::npos);
+    // The key keeps both secrets (never printed) and parses back to itself.
+    const auto again = db_url::parse(u.pool_key());
+    EXPECT_EQ(again.pool_key(), u.pool_key());
+    EXPECT_EQ(again.sentinel().password, "s3ntin&l");
+    EXPECT_EQ(again.redis().password, "d@ta");
+    // The redacted form parses too, to itself.
+    EXPECT_EQ(db_url::parse(u.redacted()).redacted(), u.redacted());
+}
+
+TEST(SentinelUrl, BadInputNamesTheProblemAndNeverAPassword) {
+    struct case_t {
+        const char* url;
+        const char* says;
+    };
+    for (const auto& c : std::initializer_list<case_t>{
+             {"redis+sentinel://:s3cret@/m", "missing the sentinel list"},
+             {"redis+sentinel://:s3cret@h1,,h3/m", "sentinel 2 of 3 in the host list is empty"},
+             {"redis+sentinel://:s3cret@h1:0/m", "sentinel 1 of 1: invalid port '0'"},
+             {"redis+sentinel://:s3cret@h1:99999/m", "invalid port '99999'"},
+             {"redis+sentinel://:s3cret@h1:/m", "empty port"},
+             {"redis+sentinel://:s3cret@[::1/m", "unterminated '['"},
+             {"redis+sentinel://:s3cret@[nope]:1/m", "is not an IPv6 address"},
+             {"redis+sentinel://:s3cret@h1", "missing the service name"},
+             {"redis+sentinel://:s3cret@h1/", "missing the service name"},
+             {"redis+sentinel://:s3cret@h1/m/x", "the path must be /<service>[/<db number>]"},
+             {"redis+sentinel://:s3cret@h1/m/1/2", "the path must be /<service>[/<db number>]"},
+             {"redis+sentinel://:s3cret@h1/m?role=leader", "role must be master or replica"},
+             {"redis+sentinel://:s3cret@h1/m?sentinel_tls=yes",
+              "sentinel_tls must be true or false"},
+             {"redis+sentinel://:s3cret@h1/m?sentinel_tls=true", "needs rediss+sentinel://"},
+             {"redis+sentinel://:s3cret@h1/m?foo=1", "unknown query parameter 'foo'"},
+             {"redis+sentinel://:s3cret@h1/m#frag", "a fragment"},
+             {"redis+sentinel://:s3cret@h%zz/m", "malformed percent-escape"},
+         }) {
+        const auto m = parse_error(c.url);
+        EXPECT_NE(m.find(c.says), std::string::npos) << c.url << " -> " << m;
+        EXPECT_EQ(m.find("s3cret"), std::string::npos) << m;
+    }
+    // The sentinels' password is never quoted either.
+    const auto m = parse_error("redis+sentinel://h1:s3nt/m?sentinel_password=s3nt");
+    EXPECT_EQ(m.find("s3nt"), std::string::npos) << m;
+    EXPECT_NE(parse_error("redis+sentinell://h/m").find("redis+sentinel"), std::string::npos);
+}
+
 }  // namespace connmgr

@@ -15,6 +15,7 @@
 #include <charconv>
 #include <map>
 #include <memory>
+#include <optional>
 
 namespace connmgr {
 
@@ -132,7 +133,227 @@ std::string assemble(std::string_view scheme, const std::string& user, const std
     return out;
 }
 
+// Percent-decodes `s`; nullopt on a malformed escape.
+std::optional<std::string> pct_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size()) return std::nullopt;
+        const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
+bool parse_port(std::string_view port, std::uint16_t& out) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535)
+        return false;
+    out = static_cast<std::uint16_t>(value);
+    return true;
+}
+
+bool parse_db(std::string_view digits, int& out) {
+    int db = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), db);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || db < 0)
+        return false;
+    out = db;
+    return true;
+}
+
+// The raw value of `sentinel_password=` in the query, only to scrub it from error messages.
+std::string_view raw_query_value(std::string_view text, std::string_view key) {
+    const auto q = text.find('?');
+    if (q == std::string_view::npos) return {};
+    std::string_view rest = text.substr(q + 1);
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const auto kv = rest.substr(0, amp);
+        if (kv.size() > key.size() && kv.substr(0, key.size()) == key && kv[key.size()] == '=')
+            return kv.substr(key.size() + 1);
+        if (amp == std::string_view::npos) break;
+        rest = rest.substr(amp + 1);
+    }
+    return {};
+}
+
 }  // namespace
+
+// redis+sentinel://[[user]:password@]h1[:26379][,h2[:port]...]/<service>[/<db>][?query]
+// Parsed here rather than by Boost.URL, which reads a host list as one registered name.
+db_url db_url::parse_sentinel(std::string_view text, const std::string& scheme,
+                              std::string_view raw_secret) {
+    const std::string_view raw_sentinel_secret = raw_query_value(text, "sentinel_password");
+    auto bad = [&](const std::string& what) {
+        fail(raw_secret, scrub(scheme + ": " + what, raw_sentinel_secret));
+    };
+    db_url u;
+    u.kind_ = scheme == "falkordb+sentinel" ? backend::falkordb : backend::redis;
+    redis_endpoint& r = u.redis_;
+    sentinel_options& s = u.sentinel_;
+    r.host.clear();
+    r.tls = scheme == "rediss+sentinel";
+
+    std::string_view rest = text.substr(text.find("://") + 3);
+    if (rest.find('#') != std::string_view::npos) bad("a fragment ('#') is not allowed");
+    std::string_view query_text;
+    if (const auto q = rest.find('?'); q != std::string_view::npos) {
+        query_text = rest.substr(q + 1);
+        rest = rest.substr(0, q);
+    }
+    std::string_view path_text;
+    // The user-info ends at the last '@' before the path (a password's '/' must be encoded).
+    const auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) path_text = rest.substr(slash);
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        const auto userinfo = authority.substr(0, at);
+        authority = authority.substr(at + 1);
+        const auto colon = userinfo.find(':');
+        auto user = pct_decode(userinfo.substr(0, colon));
+        if (!user) bad("malformed percent-escape in the user name");
+        r.user = *user;
+        if (colon != std::string_view::npos) {
+            auto password = pct_decode(userinfo.substr(colon + 1));
+            if (!password) bad("malformed percent-escape in the password");
+            r.password = *password;
+        }
+    }
+    if (authority.empty())
+        bad("missing the sentinel list (e.g. " + scheme + "://h1:26379,h2:26379/mymaster)");
+
+    std::vector<std::string> endpoints;
+    const auto hosts = split(authority, ',');
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        const std::string& item = hosts[i];
+        const std::string which =
+            "sentinel " + std::to_string(i + 1) + " of " + std::to_string(hosts.size());
+        if (item.empty()) bad(which + " in the host list is empty");
+        sentinel_address a;
+        std::string_view port_text;
+        if (item.front() == '[') {
+            const auto close = item.find(']');
+            if (close == std::string::npos) bad(which + ": unterminated '[' in an IPv6 address");
+            a.host = lower(item.substr(1, close - 1));
+            in6_addr v6{};
+            if (::inet_pton(AF_INET6, a.host.c_str(), &v6) != 1)
+                bad(which + ": '" + a.host + "' is not an IPv6 address");
+            const std::string_view after = std::string_view(item).substr(close + 1);
+            if (!after.empty()) {
+                if (after.front() != ':') bad(which + ": expected ':port' after ']'");
+                port_text = after.substr(1);
+                if (port_text.empty()) bad(which + ": empty port");
+            }
+        } else {
+            const auto colon = item.rfind(':');
+            auto host = pct_decode(std::string_view(item).substr(0, colon));
+            if (!host) bad(which + ": malformed percent-escape in the host");
+            a.host = lower(*host);
+            if (a.host.empty()) bad(which + " has an empty host");
+            if (colon != std::string::npos) {
+                port_text = std::string_view(item).substr(colon + 1);
+                if (port_text.empty()) bad(which + ": empty port");
+            }
+        }
+        if (!port_text.empty() && !parse_port(port_text, a.port))
+            bad(which + ": invalid port '" + std::string(port_text) + "'");
+        in6_addr v6{};
+        const bool ipv6 = a.host.find(':') != std::string::npos &&
+                          ::inet_pton(AF_INET6, a.host.c_str(), &v6) == 1;
+        endpoints.push_back((ipv6 ? "[" + a.host + "]" : pct(a.host)) + ":" +
+                            std::to_string(a.port));
+        s.sentinels.push_back(std::move(a));
+    }
+
+    // /<service>[/<db>]
+    const auto segments = split(path_text.empty() ? std::string_view{} : path_text.substr(1), '/');
+    if (path_text.empty() || segments.empty() || segments[0].empty())
+        bad("missing the service name (e.g. " + scheme + "://h1:26379,h2:26379/mymaster)");
+    auto service = pct_decode(segments[0]);
+    if (!service) bad("malformed percent-escape in the service name");
+    s.service = *service;
+    if (segments.size() > 2 ||
+        (segments.size() == 2 && !segments[1].empty() && !parse_db(segments[1], r.db)))
+        bad("the path must be /<service>[/<db number>], e.g. /mymaster/0");
+
+    std::map<std::string, std::string> query;
+    for (const auto& kv : split(query_text, '&')) {
+        if (kv.empty()) continue;
+        const auto eq = kv.find('=');
+        auto key = pct_decode(std::string_view(kv).substr(0, eq));
+        auto value = pct_decode(eq == std::string::npos ? std::string_view{}
+                                                        : std::string_view(kv).substr(eq + 1));
+        if (!key || !value) bad("malformed percent-escape in the query");
+        if (*key == "role") {
+            const auto role = lower(*value);
+            if (role != "master" && role != "replica")
+                bad("role must be master or replica, not '" + *value + "'");
+            s.replica = role == "replica";
+        } else if (*key == "sentinel_user") {
+            s.user = *value;
+        } else if (*key == "sentinel_password") {
+            s.password = *value;
+        } else if (*key == "sentinel_tls") {
+            const auto v = lower(*value);
+            if (v != "true" && v != "false") bad("sentinel_tls must be true or false");
+            s.tls = v == "true";
+        } else if (*key == "db") {
+            if (!parse_db(*value, r.db)) bad("db must be a database number");
+        } else if (*key == "ssl_ca_certs") {
+            r.tls_ca_file = *value;
+        } else if (*key == "ssl_cert_reqs") {
+            const auto reqs = lower(*value);
+            if (reqs != "none" && reqs != "required") bad("ssl_cert_reqs must be none or required");
+            r.tls_verify = reqs == "required";
+        } else {
+            bad("unknown query parameter '" + *key +
+                "' (known: role, sentinel_user, sentinel_password, sentinel_tls, db, "
+                "ssl_ca_certs, ssl_cert_reqs)");
+        }
+    }
+    if (s.tls && !r.tls) bad("sentinel_tls=true needs rediss+sentinel://");
+
+    // The key: defaults filled (ports), defaults of the query left out (role=master,
+    // sentinel_tls=false, ssl_cert_reqs=required), the rest sorted.
+    if (s.replica) query["role"] = "replica";
+    if (!s.user.empty()) query["sentinel_user"] = s.user;
+    if (s.tls) query["sentinel_tls"] = "true";
+    if (!r.tls_ca_file.empty()) query["ssl_ca_certs"] = r.tls_ca_file;
+    if (!r.tls_verify) query["ssl_cert_reqs"] = "none";
+    const std::string hostlist = join(endpoints, ',');
+    const std::string path = "/" + pct(s.service) + "/" + std::to_string(r.db);
+    const std::string stars = "***";
+    const std::string secret = pct(r.password);
+    const bool has_password = !r.password.empty();
+    auto key_query = query;
+    if (!s.password.empty()) {
+        key_query["sentinel_password"] = s.password;
+        query["sentinel_password"] = stars;
+    }
+    u.key_ = assemble(scheme, r.user, has_password ? &secret : nullptr, hostlist, path, key_query);
+    u.redacted_ = assemble(scheme, r.user, has_password ? &stars : nullptr, hostlist, path, query);
+    // assemble() percent-encodes query values; the stars read better as they are.
+    if (!s.password.empty()) {
+        const std::string encoded = "sentinel_password=%2A%2A%2A";
+        if (auto at = u.redacted_.find(encoded); at != std::string::npos)
+            u.redacted_.replace(at, encoded.size(), "sentinel_password=***");
+    }
+    return u;
+}
 
 db_url db_url::parse(std::string_view text) {
     const std::string_view raw_secret = raw_password(text);
@@ -241,9 +462,12 @@ db_url db_url::parse(std::string_view text) {
         return u;
     }
 
+    if (scheme == "redis+sentinel" || scheme == "rediss+sentinel" || scheme == "falkordb+sentinel")
+        return parse_sentinel(text, scheme, raw_secret);
     if (scheme != "redis" && scheme != "rediss" && scheme != "unix" && scheme != "falkordb")
         fail(raw_secret, "unsupported scheme '" + scheme +
-                             "' (supported: postgresql, postgres, redis, rediss, unix, falkordb)");
+                             "' (supported: postgresql, postgres, redis, rediss, unix, falkordb, "
+                             "redis+sentinel, rediss+sentinel, falkordb+sentinel)");
 
     u.kind_ = scheme == "falkordb" ? backend::falkordb : backend::redis;
     auto parsed = boost::urls::parse_uri(boost::urls::string_view(text.data(), text.size()));

@@ -1,6 +1,7 @@
 #include <connmgr/redis/async_driver.hpp>
 
 #include "core.hpp"
+#include "sentinel.hpp"
 
 #include <connmgr/error.hpp>
 
@@ -43,7 +44,10 @@ bool async_connection::busy() const noexcept { return core_->busy(); }
 void async_connection::close() noexcept { core_->close(); }
 
 async_driver::async_driver(const database_config& db, const pool_options& flavour_options)
-    : params_(detail::make_params(db, flavour_options)) {}
+    : params_(detail::make_params(db, flavour_options)) {
+    if (db.url.is_sentinel())
+        sentinel_ = std::make_shared<detail::sentinel_link>(db.url, params_, flavour_options);
+}
 
 async_driver::async_driver(const redis_endpoint& endpoint, std::string_view name,
                            const pool_options& options)
@@ -53,6 +57,26 @@ async_driver::~async_driver() = default;
 
 void async_driver::async_connect(boost::asio::any_io_executor ex, steady_time deadline,
                                  connect_handler<connection> handler) {
+    if (sentinel_) {
+        boost::asio::co_spawn(
+            ex, detail::sentinel_connect(sentinel_, ex, deadline, false),
+            [display = params_->display, handler = std::move(handler)](
+                std::exception_ptr e, detail::sentinel_connected r) mutable {
+                if (e) {
+                    handler({nullptr, make_error_code(errc::connect_failed),
+                             "cannot connect to " + display});
+                } else if (r.result.ec) {
+                    handler({nullptr, r.result.ec, std::move(r.result.message), r.result.failure});
+                } else {
+                    handler({std::make_unique<async_connection>(std::move(r.connection)),
+                             {},
+                             {},
+                             connect_failure::transient,
+                             r.server});
+                }
+            });
+        return;
+    }
     auto c = std::make_shared<detail::core>(ex, params_);
     auto display = params_->display;
     boost::asio::co_spawn(
@@ -105,5 +129,15 @@ bool async_driver::reset(connection& c) noexcept {
 bool async_driver::is_broken(connection& c) noexcept { return c.core()->known_broken(); }
 
 void async_driver::close(connection& c) noexcept { c.close(); }
+
+std::function<bool(std::uint32_t, server_state)> async_driver::retire_rule() const {
+    if (!sentinel_) return {};
+    return sentinel_->retire_rule();
+}
+
+std::vector<std::uint32_t> async_driver::servers() const {
+    if (!sentinel_) return {};
+    return sentinel_->service()->servers();
+}
 
 }  // namespace connmgr::redis

@@ -303,6 +303,14 @@ struct exec_op {
         while (got < expected) {
             auto r = c->parser_.next();
             if (!r) break;
+            if (r->is_error() && c->params_->on_not_master) {
+                const auto prefix = r->error_code();
+                if (prefix == "READONLY" || prefix == "MASTERDOWN") {
+                    c->mark_broken("the server answered " + std::string(prefix) +
+                                   ": it is no longer the master");
+                    c->params_->on_not_master();
+                }
+            }
             if constexpr (Many) {
                 replies.push_back(std::move(*r));
             } else {
@@ -380,6 +388,37 @@ void core::start(std::shared_ptr<core> self, std::string_view payload, std::size
 void core::start(std::shared_ptr<core> self, std::string_view payload, std::size_t expected,
                  steady_time deadline, pipeline_handler handler) {
     start_op<true>(std::move(self), payload, expected, deadline, std::move(handler));
+}
+
+asio::awaitable<error_code> core::read_push(std::shared_ptr<core> self, reply& out) {
+    const auto tok = asio::as_tuple(asio::use_awaitable);
+    while (true) {
+        if (auto r = self->parser_.next()) {
+            out = std::move(*r);
+            co_return error_code{};
+        }
+        if (!self->parser_.error().empty()) {
+            self->mark_broken("redis protocol error: " + self->parser_.error());
+            co_return lost();
+        }
+        error_code ec;
+        std::size_t n = 0;
+        const auto buffer = asio::buffer(self->in_);
+        if (self->tls_) {
+            std::tie(ec, n) = co_await self->tls_->async_read_some(buffer, tok);
+        } else if (self->tcp_) {
+            std::tie(ec, n) = co_await self->tcp_->async_read_some(buffer, tok);
+        } else if (self->unix_) {
+            std::tie(ec, n) = co_await self->unix_->async_read_some(buffer, tok);
+        } else {
+            co_return lost();
+        }
+        if (ec) {
+            self->mark_broken("connection lost: " + ec.message());
+            co_return ec;
+        }
+        self->parser_.feed(self->in_.data(), n);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,12 @@ struct connect_params {
     milliseconds restore_timeout{5'000};  // bounds the round trip that restores a session
     keepalive_options keepalive;
     std::shared_ptr<asio::ssl::context> tls;  // set for rediss://
+    /// Sentinel databases: called (on the connection's executor) when a reply is READONLY or
+    /// MASTERDOWN, the server is no longer the master (DESIGN §12); the connection is then
+    /// marked broken, so the pool closes it on return.
+    std::function<void()> on_not_master;
+    /// Sentinel databases: the server table's id of this connection's server (0 otherwise).
+    std::uint32_t server{0};
 };
 
 std::shared_ptr<const connect_params> make_params(const database_config& db,
@@ -72,6 +79,10 @@ public:
                       steady_time deadline, command_handler handler);
     static void start(std::shared_ptr<core> self, std::string_view payload, std::size_t expected,
                       steady_time deadline, pipeline_handler handler);
+
+    /// Reads the next reply the server sends unasked (a pub/sub message on a subscribed
+    /// connection); an error code when the connection is lost.
+    static asio::awaitable<error_code> read_push(std::shared_ptr<core> self, reply& out);
 
     /// Lost, protocol error, timed out, or closed by the peer while idle.
     bool broken() const noexcept;

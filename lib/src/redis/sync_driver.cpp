@@ -1,6 +1,7 @@
 #include <connmgr/redis/sync_driver.hpp>
 
 #include "core.hpp"
+#include "sentinel.hpp"
 
 #include <connmgr/error.hpp>
 
@@ -142,7 +143,10 @@ boost::system::error_code sync_connection::ping(steady_time deadline) noexcept {
 }
 
 sync_driver::sync_driver(const database_config& db, const pool_options& flavour_options)
-    : params_(detail::make_params(db, flavour_options)) {}
+    : params_(detail::make_params(db, flavour_options)) {
+    if (db.url.is_sentinel())
+        sentinel_ = std::make_shared<detail::sentinel_link>(db.url, params_, flavour_options);
+}
 
 sync_driver::sync_driver(const redis_endpoint& endpoint, std::string_view name,
                          const pool_options& options)
@@ -151,6 +155,36 @@ sync_driver::sync_driver(const redis_endpoint& endpoint, std::string_view name,
 sync_driver::~sync_driver() = default;
 
 connect_outcome<sync_connection> sync_driver::connect(steady_time deadline) {
+    if (sentinel_) {
+        try {
+            auto state = std::make_unique<detail::sync_state>();
+            detail::sentinel_connected result;
+            boost::asio::co_spawn(
+                state->io,
+                detail::sentinel_connect(sentinel_, state->io.get_executor(), deadline, true),
+                [&](std::exception_ptr e, detail::sentinel_connected r) {
+                    if (e) {
+                        result.result = {make_error_code(errc::connect_failed),
+                                         "cannot connect to " + params_->display};
+                    } else {
+                        result = std::move(r);
+                    }
+                });
+            state->io.run();
+            if (result.result.ec)
+                return {nullptr, result.result.ec, std::move(result.result.message),
+                        result.result.failure};
+            state->c = std::move(result.connection);
+            return {std::make_unique<sync_connection>(std::move(state)),
+                    {},
+                    {},
+                    connect_failure::transient,
+                    result.server};
+        } catch (const std::exception& e) {
+            return {nullptr, make_error_code(errc::connect_failed),
+                    "cannot connect to " + params_->display + ": " + e.what()};
+        }
+    }
     try {
         auto state = std::make_unique<detail::sync_state>();
         state->c = std::make_shared<detail::core>(state->io.get_executor(), params_);
@@ -183,5 +217,15 @@ bool sync_driver::reset(connection& c) noexcept { return c.restore_session(); }
 bool sync_driver::is_broken(connection& c) noexcept { return c.known_broken(); }
 
 void sync_driver::close(connection& c) noexcept { c.close(); }
+
+std::function<bool(std::uint32_t, server_state)> sync_driver::retire_rule() const {
+    if (!sentinel_) return {};
+    return sentinel_->retire_rule();
+}
+
+std::vector<std::uint32_t> sync_driver::servers() const {
+    if (!sentinel_) return {};
+    return sentinel_->service()->servers();
+}
 
 }  // namespace connmgr::redis

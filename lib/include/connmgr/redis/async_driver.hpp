@@ -16,6 +16,7 @@
 ///   `errc::query_timeout`. Either marks the connection broken (a pool discards it).
 
 #include <connmgr/config.hpp>
+#include <connmgr/detail/server_table.hpp>
 #include <connmgr/driver.hpp>
 #include <connmgr/redis/reply.hpp>
 #include <connmgr/redis/request.hpp>
@@ -25,6 +26,8 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -34,6 +37,7 @@ namespace connmgr::redis {
 namespace detail {
 class core;
 struct connect_params;
+class sentinel_link;
 
 using command_handler = boost::asio::any_completion_handler<void(boost::system::error_code, reply)>;
 using pipeline_handler =
@@ -137,8 +141,15 @@ public:
     bool is_broken(connection& c) noexcept;
     void close(connection& c) noexcept;
 
+    /// Sentinel databases (DESIGN §12): which server state changes retire a server for this
+    /// driver's pool; empty for a single-server database.
+    std::function<bool(std::uint32_t server, server_state state)> retire_rule() const;
+    /// Sentinel databases: the servers seen so far (ids in the server table).
+    std::vector<std::uint32_t> servers() const;
+
 private:
     std::shared_ptr<const detail::connect_params> params_;
+    std::shared_ptr<detail::sentinel_link> sentinel_;  // set for a Sentinel URL
 };
 
 static_assert(connmgr::async_driver<async_driver>);

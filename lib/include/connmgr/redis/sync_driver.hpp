@@ -15,10 +15,13 @@
 /// connection broken, so a pool discards it: its reply stream no longer matches the requests.
 
 #include <connmgr/config.hpp>
+#include <connmgr/detail/server_table.hpp>
 #include <connmgr/driver.hpp>
 #include <connmgr/redis/reply.hpp>
 #include <connmgr/redis/request.hpp>
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -30,6 +33,7 @@ namespace connmgr::redis {
 namespace detail {
 class sync_state;
 struct connect_params;
+class sentinel_link;
 }  // namespace detail
 
 /// One blocking connection to a Redis server.
@@ -105,8 +109,15 @@ public:
     bool is_broken(connection& c) noexcept;
     void close(connection& c) noexcept;
 
+    /// Sentinel databases (DESIGN §12): which server state changes retire a server for this
+    /// driver's pool; empty for a single-server database.
+    std::function<bool(std::uint32_t server, server_state state)> retire_rule() const;
+    /// Sentinel databases: the servers seen so far (ids in the server table).
+    std::vector<std::uint32_t> servers() const;
+
 private:
     std::shared_ptr<const detail::connect_params> params_;
+    std::shared_ptr<detail::sentinel_link> sentinel_;  // set for a Sentinel URL
 };
 
 static_assert(connmgr::sync_driver<sync_driver>);
