@@ -45,13 +45,12 @@ eval "$(bash scripts/services.sh env)"
 run_ctest dev unit -L unit -j "$jobs"
 run_ctest dev integration -L integration
 # The multi-server topologies run only for the fault label, whose failover tests need them.
-if bash scripts/services.sh start pg-ha; then
-  eval "$(bash scripts/services.sh env)"
-else
-  failures+=("pg-ha start")
-fi
+for topology in pg-ha sentinel; do
+  bash scripts/services.sh start "$topology" || failures+=("$topology start")
+done
+eval "$(bash scripts/services.sh env)"
 run_ctest dev fault -L fault
-bash scripts/services.sh stop pg-ha || true
+bash scripts/services.sh stop pg-ha sentinel || true
 if ctest --test-dir build/dev -N -L load | grep -q 'Total Tests: [1-9]'; then
   run_ctest dev load -L load
 fi
