@@ -40,6 +40,18 @@ TEST(SentinelReply, MasterAddrUnknownServiceAndErrors) {
     EXPECT_FALSE(parse_master_addr(resp(":5\r\n"), "m"));
 }
 
+// Found by the sentinel_reply fuzz target: an error reply without words ("-\r\n") made a
+// refusal that said nothing.
+TEST(SentinelReply, AnEmptyErrorReplyStillSaysWhy) {
+    const auto empty = resp("-\r\n");
+    EXPECT_EQ(parse_master_addr(empty, "m").error, "an empty error reply");
+    EXPECT_EQ(parse_replicas(empty, "m").error, "an empty error reply");
+    EXPECT_EQ(parse_role(empty).error, "an empty error reply");
+    const auto event = parse_pubsub(empty);
+    ASSERT_TRUE(std::holds_alternative<malformed>(event));
+    EXPECT_EQ(std::get<malformed>(event).error, "an empty error reply");
+}
+
 // Two replicas as SENTINEL REPLICAS lists them (fields trimmed), the second one s_down.
 constexpr std::string_view replicas_reply =
     "*3\r\n"

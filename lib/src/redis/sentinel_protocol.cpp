@@ -7,6 +7,12 @@ namespace connmgr::redis::detail {
 
 namespace {
 
+// The words of an error reply; never empty, so a refusal always says why.
+std::string error_words(const reply& r) {
+    std::string words = r.str();
+    return words.empty() ? std::string("an empty error reply") : words;
+}
+
 bool text_of(const reply& r, std::string& out) {
     if (!r.is_string() && !r.is_status()) return false;
     out = r.str();
@@ -66,7 +72,7 @@ std::string server_address::name() const {
 }
 
 parsed<server_address> parse_master_addr(const reply& r, std::string_view service) {
-    if (r.is_error()) return failure<server_address>(r.str());
+    if (r.is_error()) return failure<server_address>(error_words(r));
     if (r.is_nil())
         return failure<server_address>("does not know the service '" + std::string(service) + "'");
     if (!r.is_array() || r.size() != 2)
@@ -87,7 +93,7 @@ bool replica_info::usable() const noexcept {
 
 parsed<std::vector<replica_info>> parse_replicas(const reply& r, std::string_view service) {
     using result = std::vector<replica_info>;
-    if (r.is_error()) return failure<result>(r.str());
+    if (r.is_error()) return failure<result>(error_words(r));
     if (r.is_nil())
         return failure<result>("does not know the service '" + std::string(service) + "'");
     if (!r.is_array()) return failure<result>("expected a list of replicas, got " + r.describe());
@@ -122,7 +128,7 @@ parsed<std::vector<replica_info>> parse_replicas(const reply& r, std::string_vie
 }
 
 parsed<role_info> parse_role(const reply& r) {
-    if (r.is_error()) return failure<role_info>(r.str());
+    if (r.is_error()) return failure<role_info>(error_words(r));
     if (!r.is_array() || r.size() == 0)
         return failure<role_info>("expected ROLE's list, got " + r.describe());
     std::string kind;
@@ -180,7 +186,7 @@ parsed<switch_master> parse_promoted(std::string_view payload) {
 }
 
 pubsub_event parse_pubsub(const reply& r) {
-    if (r.is_error()) return malformed{r.str()};
+    if (r.is_error()) return malformed{error_words(r)};
     if (!r.is_array() || r.size() < 3)
         return malformed{"expected a pub/sub message, got " + r.describe()};
     std::string kind, channel;
