@@ -194,25 +194,6 @@ protected:
         for (auto& f : coroutines) f.get();
     }
 
-    /// Waits under load until `pred` or `limit`; true if it held.
-    static bool await(std::function<bool()> pred, milliseconds limit) {
-        const auto until = clock::now() + limit;
-        while (!pred()) {
-            if (clock::now() >= until) return false;
-            std::this_thread::sleep_for(10ms);
-        }
-        return true;
-    }
-
-    /// When the first request that succeeded after `t` ended (a waiter served right at the
-    /// promotion counts: after the fault, every write that succeeds is on the new primary).
-    static std::optional<clock::time_point> first_ok_after(const tally& tl, clock::time_point t) {
-        std::optional<clock::time_point> first;
-        for (const auto& s : tl.spans())
-            if (s.how == "ok" && s.end >= t && (!first || s.end < *first)) first = s.end;
-        return first;
-    }
-
     void expect_within_max_size() {
         for (int n = 0; n < 3; ++n)
             EXPECT_LE(samplers_[static_cast<std::size_t>(n)]->peak(), static_cast<long>(max_size))
@@ -248,14 +229,14 @@ protected:
             promoting = clock::now();
             promotion = pg_ha("promote", {std::to_string(to)});
             promoted = clock::now();
-            await([&] { return first_ok_after(t, promoted).has_value(); }, 5s);
+            await([&] { return t.first_ok_after(promoted).has_value(); }, 5s);
             std::this_thread::sleep_for(1s);  // writes keep going on the new primary
         });
         ASSERT_TRUE(done(lost));
         ASSERT_TRUE(done(promotion));
         // After the fault no write can succeed until the promotion: the first one is on the
         // new primary.
-        const auto first = first_ok_after(t, fault);
+        const auto first = t.first_ok_after(fault);
         ASSERT_TRUE(first) << "no write succeeded after the promotion: " << t.describe();
         ASSERT_TRUE(watch.seen()) << "node " << to << " was never seen promoted";
         const auto gap = std::max(0ms, std::chrono::duration_cast<milliseconds>(*first - *watch.seen()));
@@ -308,13 +289,13 @@ TEST_P(PgFailover, ReadOnlySwitchoverFailsAtMostOncePerConnectionThenWritesOnThe
             if (samplers_[0]->await(0, 3s) == 0)
                 drained_after = std::chrono::duration_cast<milliseconds>(clock::now() - *first_failure);
         }
-        await([&] { return first_ok_after(t, promoted).has_value(); }, 5s);
+        await([&] { return t.first_ok_after(promoted).has_value(); }, 5s);
         std::this_thread::sleep_for(1s);
     });
     ASSERT_TRUE(done(read_only));
     ASSERT_TRUE(done(promotion));
     ASSERT_TRUE(watch.seen()) << "node 1 was never seen promoted";
-    const auto first = first_ok_after(t, *watch.seen());
+    const auto first = t.first_ok_after(*watch.seen());
     ASSERT_TRUE(first) << "no write succeeded after the promotion: " << t.describe();
     const auto gap = std::chrono::duration_cast<milliseconds>(*first - *watch.seen());
     report("read_only_switchover", t, gap,
@@ -430,7 +411,7 @@ TEST_P(PgFailover, AStandbyStoppedUnderReaderLoadReadsGoOnWritesNeverReachAStand
     for (auto& f : coroutines) f.get();
     ASSERT_TRUE(warmed) << reads.describe() << " / " << writes.describe();
     ASSERT_TRUE(done(stopping));
-    const auto first = first_ok_after(reads, stopped);
+    const auto first = reads.first_ok_after(stopped);
     ASSERT_TRUE(first) << "no read succeeded after the standby stopped: " << reads.describe();
     report("standby_stopped_reads", reads, std::chrono::duration_cast<milliseconds>(*first - stopped),
            std::chrono::duration_cast<milliseconds>(*first - stopped));

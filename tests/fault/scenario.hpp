@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -147,6 +148,17 @@ outcome outcome_of(F&& f) {
     }
 }
 
+/// Polls `pred` every 5 ms (the load runs on other threads) until it holds or `limit` passes;
+/// true if it held.
+inline bool await(const std::function<bool()>& pred, milliseconds limit) {
+    const auto until = clock::now() + limit;
+    while (!pred()) {
+        if (clock::now() >= until) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
 /// One request as recorded: when it started, got its connection (== end when it got none)
 /// and ended, and how.
 struct request_span {
@@ -186,6 +198,15 @@ public:
     std::vector<request_span> spans() const {
         std::lock_guard lock(mutex_);
         return spans_;
+    }
+    /// When the first request that succeeded ended at or after `t` (a waiter served right then
+    /// counts: after a failover every success is on the new server).
+    std::optional<clock::time_point> first_ok_after(clock::time_point t) const {
+        std::lock_guard lock(mutex_);
+        std::optional<clock::time_point> first;
+        for (const auto& s : spans_)
+            if (s.how == "ok" && s.end >= t && (!first || s.end < *first)) first = s.end;
+        return first;
     }
     /// Requests that succeeded after `t`.
     long ok_after(clock::time_point t) const {

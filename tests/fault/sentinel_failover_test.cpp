@@ -219,22 +219,6 @@ protected:
         for (auto& f : coroutines) f.get();
     }
 
-    static bool await(const std::function<bool()>& pred, milliseconds limit) {
-        const auto until = clock::now() + limit;
-        while (!pred()) {
-            if (clock::now() >= until) return false;
-            std::this_thread::sleep_for(5ms);
-        }
-        return true;
-    }
-
-    static std::optional<clock::time_point> first_ok_after(const tally& tl, clock::time_point t) {
-        std::optional<clock::time_point> first;
-        for (const auto& s : tl.spans())
-            if (s.how == "ok" && s.end >= t && (!first || s.end < *first)) first = s.end;
-        return first;
-    }
-
     /// SENTINEL FAILOVER mymaster under load, and the figures of the issue.
     void failover_under_load(const std::string& scenario);
 
@@ -307,7 +291,7 @@ void SentinelFailover::failover_under_load(const std::string& scenario) {
             drained = clock::now();
             drained_after = std::chrono::duration_cast<milliseconds>(*drained - *earliest());
         }
-        await([&] { return drained && first_ok_after(t, *drained).has_value(); }, 5s);
+        await([&] { return drained && t.first_ok_after(*drained).has_value(); }, 5s);
         std::this_thread::sleep_for(1s);
         // The sampler's CLIENT LIST on the frozen master waits for it: thaw before it stops.
         if (frozen_) {
@@ -318,7 +302,7 @@ void SentinelFailover::failover_under_load(const std::string& scenario) {
     const auto switched = *earliest();
     ASSERT_TRUE(drained_after) << "the old master kept connections of the pool";
     // Once the old master holds none of the pool's connections, every write is on the new one.
-    const auto first = first_ok_after(t, *drained);
+    const auto first = t.first_ok_after(*drained);
     ASSERT_TRUE(first) << "no write succeeded on the new master: " << t.describe();
     const auto gap = std::chrono::duration_cast<milliseconds>(*first - switched);
     long readonly_after = 0;
