@@ -48,7 +48,9 @@ public:
               try {
                   pqxx::connection c{node_url(n)};
                   while (!stop_) {
-                      if (!pqxx::nontransaction{c}.exec1("SELECT pg_is_in_recovery()")[0].as<bool>()) {
+                      if (!pqxx::nontransaction{c}
+                               .exec1("SELECT pg_is_in_recovery()")[0]
+                               .as<bool>()) {
                           std::lock_guard lock(mutex_);
                           seen_ = clock::now();
                           return;
@@ -153,8 +155,8 @@ protected:
         if (ec) {
             o = name_of(ec);
         } else {
-            auto [ec2, result] = co_await lease->async_execute(
-                pg::query::with(insert()), asio::as_tuple(asio::use_awaitable));
+            auto [ec2, result] = co_await lease->async_execute(pg::query::with(insert()),
+                                                               asio::as_tuple(asio::use_awaitable));
             if (ec2 == errc::connection_lost) lease.mark_broken();
             o = name_of(ec2);
             if (ec2) {
@@ -204,11 +206,12 @@ protected:
     /// `from_start`: from the moment the promote command started.
     void report(const std::string& scenario, const tally& t, milliseconds to_first_write,
                 milliseconds from_start) {
-        std::printf("FAILOVER %s %s: requests=%ld %s to_first_ok=%lldms "
-                    "command_start_to_first_ok=%lldms\n",
-                    scenario.c_str(), GetParam() == flavour::sync ? "sync" : "async", t.total(),
-                    t.describe().c_str(), static_cast<long long>(to_first_write.count()),
-                    static_cast<long long>(from_start.count()));
+        std::printf(
+            "FAILOVER %s %s: requests=%ld %s to_first_ok=%lldms "
+            "command_start_to_first_ok=%lldms\n",
+            scenario.c_str(), GetParam() == flavour::sync ? "sync" : "async", t.total(),
+            t.describe().c_str(), static_cast<long long>(to_first_write.count()),
+            static_cast<long long>(from_start.count()));
         std::fflush(stdout);
     }
 
@@ -239,12 +242,14 @@ protected:
         const auto first = t.first_ok_after(fault);
         ASSERT_TRUE(first) << "no write succeeded after the promotion: " << t.describe();
         ASSERT_TRUE(watch.seen()) << "node " << to << " was never seen promoted";
-        const auto gap = std::max(0ms, std::chrono::duration_cast<milliseconds>(*first - *watch.seen()));
+        const auto gap =
+            std::max(0ms, std::chrono::duration_cast<milliseconds>(*first - *watch.seen()));
         report(scenario, t, gap, std::chrono::duration_cast<milliseconds>(*first - promoting));
         EXPECT_EQ(t.count("circuit_open"), 0) << t.describe();
         EXPECT_LE(t.total() - t.count("ok"), static_cast<long>(max_size)) << t.describe();
         for (const auto& [o, n] : t.by_outcome())
-            EXPECT_TRUE(o == "ok" || o == "connection_lost" || o == "query_failed") << o << " x" << n;
+            EXPECT_TRUE(o == "ok" || o == "connection_lost" || o == "query_failed")
+                << o << " x" << n;
         EXPECT_LE(gap, 1s) << t.describe();
         expect_within_max_size();
     }
@@ -287,7 +292,8 @@ TEST_P(PgFailover, ReadOnlySwitchoverFailsAtMostOncePerConnectionThenWritesOnThe
         if (await([&] { return t.last_failure().has_value(); }, 3s)) {
             first_failure = clock::now();
             if (samplers_[0]->await(0, 3s) == 0)
-                drained_after = std::chrono::duration_cast<milliseconds>(clock::now() - *first_failure);
+                drained_after =
+                    std::chrono::duration_cast<milliseconds>(clock::now() - *first_failure);
         }
         await([&] { return t.first_ok_after(promoted).has_value(); }, 5s);
         std::this_thread::sleep_for(1s);
@@ -308,7 +314,8 @@ TEST_P(PgFailover, ReadOnlySwitchoverFailsAtMostOncePerConnectionThenWritesOnThe
         const std::string node0 = "127.0.0.1:" + std::to_string(pg_ha_port(0));
         std::lock_guard lock(messages_mutex_);
         ASSERT_FALSE(messages_.empty());
-        EXPECT_NE(messages_.front().find("server " + node0 + " now reports itself read_only; its "
+        EXPECT_NE(messages_.front().find("server " + node0 +
+                                         " now reports itself read_only; its "
                                          "connections are being replaced"),
                   std::string::npos)
             << messages_.front();
@@ -413,7 +420,8 @@ TEST_P(PgFailover, AStandbyStoppedUnderReaderLoadReadsGoOnWritesNeverReachAStand
     ASSERT_TRUE(done(stopping));
     const auto first = reads.first_ok_after(stopped);
     ASSERT_TRUE(first) << "no read succeeded after the standby stopped: " << reads.describe();
-    report("standby_stopped_reads", reads, std::chrono::duration_cast<milliseconds>(*first - stopped),
+    report("standby_stopped_reads", reads,
+           std::chrono::duration_cast<milliseconds>(*first - stopped),
            std::chrono::duration_cast<milliseconds>(*first - stopped));
     EXPECT_LE(reads.total() - reads.count("ok"), static_cast<long>(max_size)) << reads.describe();
     for (const auto& [o, n] : reads.by_outcome())

@@ -134,8 +134,7 @@ TEST_F(PgHaCheck, ListsEveryServerWithItsStateAndFitsTheTarget) {
     text = check("ha");
     EXPECT_EQ(text.exit_code, 0) << text.out;
     EXPECT_TRUE(std::regex_search(text.out, std::regex(server(0) + " +primary +ok\n"))) << text.out;
-    EXPECT_TRUE(std::regex_search(text.out, std::regex(server(2) + " +down +\\S.*\n")))
-        << text.out;
+    EXPECT_TRUE(std::regex_search(text.out, std::regex(server(2) + " +down +\\S.*\n"))) << text.out;
     EXPECT_FALSE(std::regex_search(text.out, std::regex(server(2) + " +down +ok"))) << text.out;
 
     // Both standbys down: nothing fits target_session_attrs=standby.

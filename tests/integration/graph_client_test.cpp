@@ -499,9 +499,8 @@ TEST(GraphClient, StatsAndPrometheusShowTheGraphDatabase) {
     ASSERT_EQ(h.databases.size(), 1U);
     const std::string metrics = connmgr::to_prometheus(s);
     for (const char* flavour : {"sync", "async"}) {
-        const std::string labels =
-            "database=\"" + f.name + "\",backend=\"falkordb\",flavour=\"" + flavour +
-            "\",role=\"write\"";
+        const std::string labels = "database=\"" + f.name + "\",backend=\"falkordb\",flavour=\"" +
+                                   flavour + "\",role=\"write\"";
         EXPECT_NE(metrics.find("connmgr_pool_max_size{" + labels + "} 5"), std::string::npos)
             << metrics;
         EXPECT_NE(metrics.find("connmgr_pool_acquire_total{" + labels + "} 1"), std::string::npos);

@@ -371,11 +371,11 @@ TEST(ConfigErrors, PgbouncerOnRedisRejected) {
 // DESIGN §12: a multi-host database's keys, and bad input naming file, line and key.
 TEST(ConfigMultiHost, ReadUrlAndHostsRecheckIntervalWithTheirOrigins) {
     temp_dir dir;
-    const auto f = dir.write(
-        "c.yaml",
-        "defaults:\n  hosts_recheck_interval: 3s\ndatabases:\n  ha:\n"
-        "    url: postgresql://u:pw@h1:5432,h2:5433/db?target_session_attrs=read-write\n"
-        "    read_url: postgresql://u:pw@r1:5432/db\n");
+    const auto f =
+        dir.write("c.yaml",
+                  "defaults:\n  hosts_recheck_interval: 3s\ndatabases:\n  ha:\n"
+                  "    url: postgresql://u:pw@h1:5432,h2:5433/db?target_session_attrs=read-write\n"
+                  "    read_url: postgresql://u:pw@r1:5432/db\n");
     const auto loaded = load_config_with_origins({f}, {});
     const auto& db = loaded.config.databases.at("ha");
     EXPECT_EQ(db.hosts_recheck_interval, std::chrono::seconds(3));
@@ -405,9 +405,10 @@ TEST(ConfigMultiHost, ReadUrlOfAnotherBackendNamesFileLineAndKey) {
 
 TEST(ConfigMultiHost, BadTargetSessionAttrsNamesFileLineAndKey) {
     temp_dir dir;
-    const auto f = dir.write("c.yaml",
-                             "databases:\n  ha:\n"
-                             "    url: postgresql://u:s3cret@h1,h2/db?target_session_attrs=master\n");
+    const auto f =
+        dir.write("c.yaml",
+                  "databases:\n  ha:\n"
+                  "    url: postgresql://u:s3cret@h1,h2/db?target_session_attrs=master\n");
     const auto message = error_of([&] { load_config({f}, {}); });
     EXPECT_CONTAINS(message, "c.yaml:3");
     EXPECT_CONTAINS(message, "databases.ha.url");

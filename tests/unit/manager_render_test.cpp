@@ -184,10 +184,20 @@ TEST(ManagerRender, HealthJsonHasCheckShape) {
     h.overall_healthy = false;
     h.total_databases = 2;
     h.healthy_databases = 1;
-    h.databases = {{"a", connmgr::backend::redis, "redis://h:6379/0", true,
-                    std::chrono::duration<double, std::milli>(1.5), "", {}},
-                   {"b", connmgr::backend::postgres, "postgresql://u:***@h/db", false,
-                    std::chrono::duration<double, std::milli>(2), "connection refused", {}}};
+    h.databases = {{"a",
+                    connmgr::backend::redis,
+                    "redis://h:6379/0",
+                    true,
+                    std::chrono::duration<double, std::milli>(1.5),
+                    "",
+                    {}},
+                   {"b",
+                    connmgr::backend::postgres,
+                    "postgresql://u:***@h/db",
+                    false,
+                    std::chrono::duration<double, std::milli>(2),
+                    "connection refused",
+                    {}}};
     const auto doc = boost::json::parse(connmgr::to_json(h));
     EXPECT_FALSE(doc.at("overall_healthy").as_bool());
     EXPECT_EQ(doc.at("total_databases").as_int64(), 2);

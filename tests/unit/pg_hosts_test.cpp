@@ -23,12 +23,12 @@ TEST(PgHosts, WhichServersFitEachTargetAsLibpq15Decides) {
         target t;
         bool primary, standby, read_only;
     };
-    for (const auto& r : {row{target::any, true, true, true},
-                          row{target::read_write, true, false, false},
-                          row{target::read_only, false, true, true},
-                          row{target::primary, true, false, true},  // libpq: not in hot standby
-                          row{target::standby, false, true, false},
-                          row{target::prefer_standby, true, true, true}}) {
+    for (const auto& r :
+         {row{target::any, true, true, true}, row{target::read_write, true, false, false},
+          row{target::read_only, false, true, true},
+          row{target::primary, true, false, true},  // libpq: not in hot standby
+          row{target::standby, false, true, false},
+          row{target::prefer_standby, true, true, true}}) {
         EXPECT_EQ(fits(r.t, s::primary), r.primary) << to_string(r.t);
         EXPECT_EQ(fits(r.t, s::standby), r.standby) << to_string(r.t);
         EXPECT_EQ(fits(r.t, s::read_only), r.read_only) << to_string(r.t);
@@ -48,8 +48,11 @@ TEST(PgHosts, TargetNamesRoundTrip) {
 }
 
 TEST(PgHosts, RecentlyDownOrWrongKindGoLastOthersKeepTheirOrder) {
-    const std::vector<host_view> hosts{{s::down, true},    {s::standby, true}, {s::unknown, false},
-                                       {s::primary, true}, {s::down, false}};
+    const std::vector<host_view> hosts{{s::down, true},
+                                       {s::standby, true},
+                                       {s::unknown, false},
+                                       {s::primary, true},
+                                       {s::down, false}};
     // read-write: the down and the standby go last (in their order); a down learned longer
     // than hosts_recheck_interval ago is tried again in its place.
     EXPECT_EQ(order_hosts(hosts, target::read_write), (std::vector<std::size_t>{2, 3, 4, 0, 1}));
@@ -60,10 +63,14 @@ TEST(PgHosts, RecentlyDownOrWrongKindGoLastOthersKeepTheirOrder) {
 TEST(PgHosts, APlanOnlyForSeveralHostsOrATarget) {
     const conn_params one{{"host", "h1"}, {"port", "5432"}};
     EXPECT_EQ(host_plan::of(one, std::chrono::seconds(10)), nullptr);
-    const conn_params targeted{{"host", "h1"}, {"port", "5432"}, {"target_session_attrs", "read-write"}};
+    const conn_params targeted{
+        {"host", "h1"}, {"port", "5432"}, {"target_session_attrs", "read-write"}};
     ASSERT_NE(host_plan::of(targeted, std::chrono::seconds(10)), nullptr);
-    const conn_params two{{"host", "h1,h2"}, {"port", "5432,5433"}, {"dbname", "db"},
-                          {"target_session_attrs", "primary"}, {"load_balance_hosts", "disable"}};
+    const conn_params two{{"host", "h1,h2"},
+                          {"port", "5432,5433"},
+                          {"dbname", "db"},
+                          {"target_session_attrs", "primary"},
+                          {"load_balance_hosts", "disable"}};
     auto plan = host_plan::of(two, std::chrono::seconds(10));
     ASSERT_NE(plan, nullptr);
     EXPECT_EQ(plan->goal(), target::primary);
@@ -123,7 +130,8 @@ TEST(PgHosts, AProbeFitsWhenOneServerFitsElseItSaysWhatEachIs) {
 TEST(PgHosts, RetireRuleRefusesStatesThatDoNotFitAndOtherDatabasesServers) {
     EXPECT_FALSE(host_plan::retire_rule(nullptr));
     EXPECT_TRUE(host_plan::server_ids(nullptr).empty());
-    const conn_params rw{{"host", "rr1,rr2"}, {"port", "1,2"}, {"target_session_attrs", "read-write"}};
+    const conn_params rw{
+        {"host", "rr1,rr2"}, {"port", "1,2"}, {"target_session_attrs", "read-write"}};
     auto plan = host_plan::of(rw, std::chrono::seconds(10));
     const auto rule = host_plan::retire_rule(plan);
     ASSERT_TRUE(rule);

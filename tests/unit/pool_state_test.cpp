@@ -753,7 +753,6 @@ TEST(PoolState, StatsCountEverything) {
     EXPECT_EQ(st.wait_buckets.back(), 1u);
 }
 
-
 // ---- retiring a server and the failover window (DESIGN §12) -------------------------------
 
 // A connection on `server`: one acquire that connects it there.
@@ -817,7 +816,8 @@ TEST(PoolState, AConnectStartedBeforeTheRetirementThatLandsOnTheServerIsReplaced
     p.advance(10ms);
     auto* late = p.s();
     late->server = 1;
-    EXPECT_EQ(p.connected(p.j(p.t0), late), (acts{close_it{late}, connect{p.j(p.now()), p.now() + 5s}}));
+    EXPECT_EQ(p.connected(p.j(p.t0), late),
+              (acts{close_it{late}, connect{p.j(p.now()), p.now() + 5s}}));
     EXPECT_FALSE(w->done);
     // A connect started after the retirement may land there (the driver chose it knowingly).
     auto* again = p.s();

@@ -233,8 +233,10 @@ TEST(DbUrl, LibpqParameterErrorPassesThrough) {
 }  // namespace
 // DESIGN §12: the multi-host form's own parameters are checked where the URL is read.
 TEST(DbUrl, MultiHostTargetSessionAttrsMustBeOneOfLibpqsSix) {
-    for (const char* ok : {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}) {
-        const auto u = db_url::parse(std::string("postgresql://u:pw@h1:5432,h2:5433/db?target_session_attrs=") + ok);
+    for (const char* ok :
+         {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}) {
+        const auto u = db_url::parse(
+            std::string("postgresql://u:pw@h1:5432,h2:5433/db?target_session_attrs=") + ok);
         EXPECT_EQ(pg_param(u, "target_session_attrs"), ok);
     }
     const auto m = parse_error("postgresql://u:s3cret@h1,h2/db?target_session_attrs=master");
@@ -244,7 +246,8 @@ TEST(DbUrl, MultiHostTargetSessionAttrsMustBeOneOfLibpqsSix) {
 }
 
 TEST(DbUrl, LoadBalanceHostsIsKeptForConnmgrAndValidated) {
-    const auto u = db_url::parse("postgresql://u@h1:5432,h2:5433/db?load_balance_hosts=random&sslmode=disable");
+    const auto u = db_url::parse(
+        "postgresql://u@h1:5432,h2:5433/db?load_balance_hosts=random&sslmode=disable");
     EXPECT_EQ(pg_param(u, "load_balance_hosts"), "random");
     EXPECT_EQ(pg_param(u, "sslmode"), "disable");  // the rest of the query still reaches libpq
     const auto m = parse_error("postgresql://u:s3cret@h1,h2/db?load_balance_hosts=roundrobin");

@@ -39,8 +39,8 @@ struct lease_stats {
 
 /// One server of a database that reaches several (DESIGN §12), as one pool sees it.
 struct server_stats {
-    std::string server;  ///< "host:port"
-    std::string state;   ///< unknown | primary | standby | read_only | down
+    std::string server;   ///< "host:port"
+    std::string state;    ///< unknown | primary | standby | read_only | down
     std::size_t open{0};  ///< this pool's connections on it
 };
 
@@ -72,8 +72,8 @@ struct pool_stats {
     double utilization{0};                ///< in_use / max_size
     std::vector<std::string> references;  ///< store names holding this database
     breaker_state breaker{breaker_state::closed};
-    std::string role{"write"};            ///< "write", or "read" for pg_client::reader()'s pools
-    std::vector<server_stats> servers;    ///< a multi-server database's servers; else empty
+    std::string role{"write"};          ///< "write", or "read" for pg_client::reader()'s pools
+    std::vector<server_stats> servers;  ///< a multi-server database's servers; else empty
 };
 
 }  // namespace connmgr

@@ -382,8 +382,10 @@ db_url db_url::parse(std::string_view text) {
                 if (kv.rfind("load_balance_hosts=", 0) == 0) {
                     balance = kv.substr(std::string_view("load_balance_hosts=").size());
                     if (balance != "disable" && balance != "random")
-                        fail(raw_secret, "PostgreSQL: load_balance_hosts must be disable or "
-                                         "random, not '" + balance + "'");
+                        fail(raw_secret,
+                             "PostgreSQL: load_balance_hosts must be disable or "
+                             "random, not '" +
+                                 balance + "'");
                 } else if (!kv.empty()) {
                     kept += (kept.empty() ? "" : "&") + kv;
                 }
@@ -414,9 +416,10 @@ db_url db_url::parse(std::string_view text) {
             static constexpr std::string_view known[] = {"any",     "read-write", "read-only",
                                                          "primary", "standby",    "prefer-standby"};
             if (std::find(std::begin(known), std::end(known), t->second) == std::end(known))
-                fail(raw_secret, "PostgreSQL: target_session_attrs must be one of any, "
-                                 "read-write, read-only, primary, standby, prefer-standby, not '" +
-                                     t->second + "'");
+                fail(raw_secret,
+                     "PostgreSQL: target_session_attrs must be one of any, "
+                     "read-write, read-only, primary, standby, prefer-standby, not '" +
+                         t->second + "'");
         }
         auto take = [&](const char* key) {
             auto it = params.find(key);

@@ -88,7 +88,8 @@ struct multi_connect : std::enable_shared_from_this<multi_connect> {
         auto& table = connmgr::detail::server_table::instance();
         if (!out.connection || out.error) {
             if (out.connection) out.connection->impl().close();
-            if (out.failure != connect_failure::transient) return std::exchange(done, nullptr)(std::move(out));
+            if (out.failure != connect_failure::transient)
+                return std::exchange(done, nullptr)(std::move(out));
             table.learn(h.id, server_state::down, out.message);
             note(h.name + ": " + out.message);
             return step();
@@ -115,9 +116,10 @@ struct multi_connect : std::enable_shared_from_this<multi_connect> {
     void fail() {
         outcome out;
         out.error = make_error_code(errc::connect_failed);
-        out.message = "PostgreSQL connect to '" + name +
-                      "' failed: no server fits target_session_attrs=" +
-                      detail::to_string(plan->goal()) + " (" + tried + ")";
+        out.message =
+            "PostgreSQL connect to '" + name +
+            "' failed: no server fits target_session_attrs=" + detail::to_string(plan->goal()) +
+            " (" + tried + ")";
         std::exchange(done, nullptr)(std::move(out));
     }
 };
@@ -200,15 +202,13 @@ std::shared_ptr<void> async_driver::async_probe_hosts(boost::asio::any_io_execut
                 }
                 self->connections[i] = std::move(out.connection);
                 self->driver->async_ping(
-                    *self->connections[i], self->deadline,
-                    [weak, i](boost::system::error_code ec) {
+                    *self->connections[i], self->deadline, [weak, i](boost::system::error_code ec) {
                         auto probe = weak.lock();
                         if (!probe) return;
                         auto& c = *probe->connections[i];
                         probe->fit[i] = detail::probe_answered(
-                            probe->plan->goal(), probe->plan->hosts()[i],
-                            probe->result.servers[i], c.impl().raw(),
-                            ec ? "ping failed: " + ec.message() : "");
+                            probe->plan->goal(), probe->plan->hosts()[i], probe->result.servers[i],
+                            c.impl().raw(), ec ? "ping failed: " + ec.message() : "");
                         c.impl().close();
                         probe->host_done();
                     });
@@ -286,6 +286,8 @@ std::function<bool(std::uint32_t, server_state)> async_driver::retire_rule() con
     return detail::host_plan::retire_rule(plan_);
 }
 
-std::vector<std::uint32_t> async_driver::servers() const { return detail::host_plan::server_ids(plan_); }
+std::vector<std::uint32_t> async_driver::servers() const {
+    return detail::host_plan::server_ids(plan_);
+}
 
 }  // namespace connmgr::pg

@@ -70,8 +70,7 @@ bool fits(target t, server_state s, bool first_pass) noexcept {
     return false;
 }
 
-void probe_refused(const pg_host& h, server_health& s, const std::string& message,
-                   bool transient) {
+void probe_refused(const pg_host& h, server_health& s, const std::string& message, bool transient) {
     s.server = h.name;
     s.healthy = false;
     // The driver's prefix names the database, which the server's row does not need.
@@ -120,8 +119,8 @@ void probe_verdict(target t, const std::string& name, const std::vector<char>& f
         seen += (seen.empty() ? "" : "; ") + s.server +
                 (s.healthy || s.state == "down" ? " is " + s.state : ": " + error);
     }
-    out.message = "PostgreSQL '" + name + "': no server fits target_session_attrs=" +
-                  to_string(t) + " (" + seen + ")";
+    out.message = "PostgreSQL '" + name + "': no server fits target_session_attrs=" + to_string(t) +
+                  " (" + seen + ")";
 }
 
 std::vector<std::size_t> order_hosts(const std::vector<host_view>& hosts, target t) {

@@ -31,7 +31,8 @@ std::optional<target> parse_target(std::string_view text) noexcept;
 
 /// What a session's reported parameter statuses say of its server (null: not reported, as by
 /// a server before 14, taken as off).
-server_state state_of(const char* in_hot_standby, const char* default_transaction_read_only) noexcept;
+server_state state_of(const char* in_hot_standby,
+                      const char* default_transaction_read_only) noexcept;
 
 /// Whether a session on a server in state `s` fits `t`. prefer_standby takes only a standby on
 /// its first pass (`first_pass`) and any server on the second, as libpq does.

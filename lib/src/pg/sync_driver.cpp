@@ -157,21 +157,24 @@ connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadli
                 continue;
             }
             PGconn* conn = raw(*out.connection);
-            const auto state = detail::state_of(PQparameterStatus(conn, "in_hot_standby"),
-                                                PQparameterStatus(conn, "default_transaction_read_only"));
+            const auto state =
+                detail::state_of(PQparameterStatus(conn, "in_hot_standby"),
+                                 PQparameterStatus(conn, "default_transaction_read_only"));
             table.learn(h.id, state);
             if (detail::fits(goal, state, pass == 0 && passes == 2)) {
                 out.server = h.id;
                 return out;
             }
             close(*out.connection);
-            if (pass == 0) tried += (tried.empty() ? "" : "; ") + h.name + " is " + to_string(state);
+            if (pass == 0)
+                tried += (tried.empty() ? "" : "; ") + h.name + " is " + to_string(state);
         }
     }
     connect_outcome<connection> out;
     out.error = make_error_code(errc::connect_failed);
-    out.message = "PostgreSQL connect to '" + name_ + "' failed: no server fits target_session_attrs=" +
-                  detail::to_string(goal) + " (" + tried + ")";
+    out.message = "PostgreSQL connect to '" + name_ +
+                  "' failed: no server fits target_session_attrs=" + detail::to_string(goal) +
+                  " (" + tried + ")";
     return out;
 }
 
@@ -211,15 +214,15 @@ std::optional<hosts_probe> sync_driver::probe_hosts(steady_time deadline) const 
 }
 
 connect_outcome<sync_driver::connection> sync_driver::connect_one(const conn_params& params,
-                                                                 steady_time deadline) const {
+                                                                  steady_time deadline) const {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (options_.connect_timeout.count() > 0) left = std::min(left, options_.connect_timeout);
     long seconds = static_cast<long>(std::max<long long>((left.count() + 999) / 1000, 2));
     connect_outcome<connection> out;
     try {
-        auto c = std::make_unique<connection>(detail::to_conninfo(detail::effective_params(
-            params, name_, options_, seconds, !pgbouncer_)));
+        auto c = std::make_unique<connection>(detail::to_conninfo(
+            detail::effective_params(params, name_, options_, seconds, !pgbouncer_)));
         // A pooled connection must stay broken once broken: the pool replaces it.
         // Deprecated in libpqxx 6 but still in force there: reactivation would hide breakage.
 #pragma GCC diagnostic push
@@ -306,6 +309,8 @@ std::function<bool(std::uint32_t, server_state)> sync_driver::retire_rule() cons
     return detail::host_plan::retire_rule(plan_);
 }
 
-std::vector<std::uint32_t> sync_driver::servers() const { return detail::host_plan::server_ids(plan_); }
+std::vector<std::uint32_t> sync_driver::servers() const {
+    return detail::host_plan::server_ids(plan_);
+}
 
 }  // namespace connmgr::pg

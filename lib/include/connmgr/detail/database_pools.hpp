@@ -175,8 +175,8 @@ private:
     }
 
     pool_params params(const pool_options& pool) const {
-        return {names_, config_.url.redacted(),  backend_name(config_.kind()),
-                pool,   config_.retry,           config_.circuit_breaker,
+        return {names_, config_.url.redacted(), backend_name(config_.kind()),
+                pool,   config_.retry,          config_.circuit_breaker,
                 role_};
     }
 

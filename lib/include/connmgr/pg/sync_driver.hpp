@@ -59,8 +59,8 @@ using conn_params = std::vector<std::pair<std::string, std::string>>;
 /// async_driver::async_probe_hosts).
 struct hosts_probe {
     std::vector<server_health> servers;  ///< in URL order
-    bool fits{false};     ///< some server answered in a state that fits the target
-    std::string message;  ///< when none fits: the target and what each server is
+    bool fits{false};                    ///< some server answered in a state that fits the target
+    std::string message;                 ///< when none fits: the target and what each server is
 };
 
 class sync_driver {
