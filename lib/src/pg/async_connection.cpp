@@ -763,8 +763,7 @@ void async_conn_impl::finish() {
         // A read-only error from a server that now reports itself of the wrong kind for the
         // pool's target: a switchover (the user's own BEGIN READ ONLY does not change it).
         if (ec && !server_.empty()) {
-            const auto state = state_of(PQparameterStatus(conn_, "in_hot_standby"),
-                                        PQparameterStatus(conn_, "default_transaction_read_only"));
+            const auto state = session_state(conn_);
             if (!fits(goal_, state))
                 for (const auto& r : op.results)
                     if (r && !r->ok && r->sqlstate == "25006")

@@ -94,10 +94,7 @@ struct multi_connect : std::enable_shared_from_this<multi_connect> {
             note(h.name + ": " + out.message);
             return step();
         }
-        const PGconn* conn = out.connection->impl().raw();
-        auto* c = const_cast<PGconn*>(conn);
-        const auto state = detail::state_of(PQparameterStatus(c, "in_hot_standby"),
-                                            PQparameterStatus(c, "default_transaction_read_only"));
+        const auto state = detail::session_state(out.connection->impl().raw());
         table.learn(h.id, state);
         if (detail::fits(plan->goal(), state, pass == 0 && passes == 2)) {
             out.server = h.id;

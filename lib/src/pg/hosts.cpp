@@ -56,6 +56,12 @@ server_state state_of(const char* in_hot_standby, const char* read_only) noexcep
     return server_state::primary;
 }
 
+server_state session_state(const pg_conn* conn) noexcept {
+    auto* c = const_cast<PGconn*>(conn);  // libpq's getters take a non-const PGconn
+    return state_of(PQparameterStatus(c, "in_hot_standby"),
+                    PQparameterStatus(c, "default_transaction_read_only"));
+}
+
 bool fits(target t, server_state s, bool first_pass) noexcept {
     if (s == server_state::down || s == server_state::unknown) return false;
     switch (t) {
@@ -97,9 +103,7 @@ bool probe_answered(target t, const pg_host& h, server_health& s, const pg_conn*
         table.learn(h.id, server_state::unknown);  // as a lost connection: try it again
         return false;
     }
-    auto* c = const_cast<PGconn*>(conn);
-    const auto state = state_of(PQparameterStatus(c, "in_hot_standby"),
-                                PQparameterStatus(c, "default_transaction_read_only"));
+    const auto state = session_state(conn);
     table.learn(h.id, state);
     s.state = to_string(state);
     s.healthy = true;
@@ -246,9 +250,7 @@ bool host_plan::still_fits(const pg_conn* conn, bool lost) const {
         table.learn(h->id, server_state::unknown);
         return false;
     }
-    auto* c = const_cast<PGconn*>(conn);
-    const auto state = state_of(PQparameterStatus(c, "in_hot_standby"),
-                                PQparameterStatus(c, "default_transaction_read_only"));
+    const auto state = session_state(conn);
     if (fits(target_, state)) return true;
     table.learn(h->id, state);
     return false;

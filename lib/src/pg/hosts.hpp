@@ -34,6 +34,10 @@ std::optional<target> parse_target(std::string_view text) noexcept;
 server_state state_of(const char* in_hot_standby,
                       const char* default_transaction_read_only) noexcept;
 
+/// What a live session's reported parameter statuses say of its server (state_of on
+/// in_hot_standby and default_transaction_read_only).
+server_state session_state(const pg_conn* conn) noexcept;
+
 /// Whether a session on a server in state `s` fits `t`. prefer_standby takes only a standby on
 /// its first pass (`first_pass`) and any server on the second, as libpq does.
 bool fits(target t, server_state s, bool first_pass = false) noexcept;

@@ -157,9 +157,7 @@ connect_outcome<sync_driver::connection> sync_driver::connect(steady_time deadli
                 continue;
             }
             PGconn* conn = raw(*out.connection);
-            const auto state =
-                detail::state_of(PQparameterStatus(conn, "in_hot_standby"),
-                                 PQparameterStatus(conn, "default_transaction_read_only"));
+            const auto state = detail::session_state(conn);
             table.learn(h.id, state);
             if (detail::fits(goal, state, pass == 0 && passes == 2)) {
                 out.server = h.id;

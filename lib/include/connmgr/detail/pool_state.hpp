@@ -256,13 +256,15 @@ public:
             return out;
         }
         --in_flight_;
-        if (job.trial) trial_in_flight_ = false;
         if (c.server != 0 && retired_since(c.server, job.started)) {
             // Landed on a server retired while it connected: not for use, and no verdict on
             // the database either way; the demand it served asks for a connect anew.
             ++closed_total_;
             out.push_back(close_slot<Clock>{&c});
-            if (job.trial) breaker_ = breaker_state::open;
+            if (job.trial) {
+                trial_in_flight_ = false;
+                breaker_ = breaker_state::open;
+            }
             settle(now, out);
             return out;
         }
